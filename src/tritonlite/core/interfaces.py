@@ -1,0 +1,76 @@
+"""The seams of the server, as Protocols.
+
+* :class:`ServerApi` is everything a frontend may call (implemented by
+  ``core.server.InferenceServer``). Frontends type against it and tests fake it.
+* :class:`ModelInstance` is one running copy of a model (a local worker process today, a
+  remote actor tomorrow). Schedulers only ever see this interface.
+* :class:`ResponseSink` receives the responses of one request, on the event loop thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from tritonlite.core.stats import ModelStats
+from tritonlite.core.types import (
+    InferenceRequest,
+    InferenceResponse,
+    ModelIndexEntry,
+    ModelMetadata,
+    ServerMetadata,
+)
+
+if TYPE_CHECKING:
+    from tritonclient.grpc import model_config_pb2
+
+
+class ServerApi(Protocol):
+    """What frontends call. All model/version arguments are as the client spelled them
+    ("" = latest). Errors are raised as ``InferenceServerError`` with Triton's texts."""
+
+    def is_live(self) -> bool: ...
+    def is_ready(self) -> bool: ...
+    def server_metadata(self) -> ServerMetadata: ...
+    def model_ready(self, model: str, version: str = "") -> bool: ...
+    def model_metadata(self, model: str, version: str = "") -> ModelMetadata: ...
+    def model_config(self, model: str, version: str = "") -> model_config_pb2.ModelConfig: ...
+    def model_statistics(self, model: str = "", version: str = "") -> list[ModelStats]: ...
+    def repository_index(self, ready_only: bool = False) -> list[ModelIndexEntry]: ...
+    async def load_model(self, model: str, parameters: dict[str, object] | None = None) -> None: ...
+    async def unload_model(self, model: str, unload_dependents: bool = False) -> None: ...
+
+    async def infer(self, request: InferenceRequest) -> InferenceResponse:
+        """Run one request that produces exactly one response. Raises InferenceServerError
+        (``DecoupledNotSupported`` for decoupled models; the frontend picks its text)."""
+        ...
+
+    def infer_stream(self, request: InferenceRequest) -> AsyncIterator[InferenceResponse]:
+        """Run one request and yield each of its responses (many for decoupled models);
+        the last one has ``final=True``. Model errors arrive as responses with ``error``
+        set; request errors (unknown model, bad shape) raise InferenceServerError."""
+        ...
+
+
+ResponseSink = Callable[[InferenceResponse], None]
+"""Called once per response of a request, on the event loop thread; the last has final=True."""
+
+
+class ModelInstance(Protocol):
+    """One running copy of a model; runs one ``execute`` at a time."""
+
+    name: str  # Triton's instance name, e.g. "jpg_model_0_0"
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    def execute(self, batch: Sequence[ScheduledRequest]) -> None:
+        """Start one ``execute`` call over ``batch``; each request's responses go to its sink.
+        The instance calls ``on_idle`` (set by its scheduler) when it can take the next batch."""
+        ...
+
+
+class ScheduledRequest(Protocol):
+    request: InferenceRequest
+    sink: ResponseSink
+    enqueue_ns: int

@@ -1,0 +1,90 @@
+"""Per-model-version statistics as plain data, shaped like Triton's ModelStatistics.
+
+Recorded by the schedulers and the server; read by the gRPC/HTTP statistics endpoints and
+the metrics exporter, so all three report the same numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class StatDuration:
+    count: int = 0
+    ns: int = 0
+
+    def add(self, ns: int, count: int = 1) -> None:
+        self.count += count
+        self.ns += ns
+
+
+@dataclass(slots=True)
+class InferStats:
+    success: StatDuration = field(default_factory=StatDuration)
+    fail: StatDuration = field(default_factory=StatDuration)
+    queue: StatDuration = field(default_factory=StatDuration)
+    compute_input: StatDuration = field(default_factory=StatDuration)
+    compute_infer: StatDuration = field(default_factory=StatDuration)
+    compute_output: StatDuration = field(default_factory=StatDuration)
+    cache_hit: StatDuration = field(default_factory=StatDuration)
+    cache_miss: StatDuration = field(default_factory=StatDuration)
+
+
+@dataclass(slots=True)
+class BatchStat:
+    batch_size: int
+    compute_input: StatDuration = field(default_factory=StatDuration)
+    compute_infer: StatDuration = field(default_factory=StatDuration)
+    compute_output: StatDuration = field(default_factory=StatDuration)
+
+
+@dataclass(slots=True)
+class FailureCounts:
+    """``nv_inference_request_failure`` by reason."""
+
+    REJECTED: int = 0
+    CANCELED: int = 0
+    BACKEND: int = 0
+    OTHER: int = 0
+
+
+@dataclass(slots=True)
+class ModelStats:
+    name: str
+    version: str
+    last_inference_ms: int = 0
+    inference_count: int = 0
+    execution_count: int = 0
+    pending: int = 0
+    inference_stats: InferStats = field(default_factory=InferStats)
+    batch_stats: dict[int, BatchStat] = field(default_factory=dict)
+    failures: FailureCounts = field(default_factory=FailureCounts)
+
+    def record_success(self, request_ns: int, queue_ns: int) -> None:
+        self.inference_stats.success.add(request_ns)
+        self.inference_stats.queue.add(queue_ns)
+        self.last_inference_ms = time.time_ns() // 1_000_000
+
+    def record_failure(self, request_ns: int, reason: str = "BACKEND") -> None:
+        self.inference_stats.fail.add(request_ns)
+        setattr(self.failures, reason, getattr(self.failures, reason) + 1)
+        self.last_inference_ms = time.time_ns() // 1_000_000
+
+    def record_execution(
+        self, batch_size: int, input_ns: int, infer_ns: int, output_ns: int, requests: int
+    ) -> None:
+        """One ``execute`` call over ``requests`` requests whose batch sizes sum to ``batch_size``."""
+        self.execution_count += 1
+        self.inference_count += batch_size
+        s = self.inference_stats
+        s.compute_input.add(input_ns, requests)
+        s.compute_infer.add(infer_ns, requests)
+        s.compute_output.add(output_ns, requests)
+        b = self.batch_stats.get(batch_size)
+        if b is None:
+            b = self.batch_stats[batch_size] = BatchStat(batch_size)
+        b.compute_input.add(input_ns)
+        b.compute_infer.add(infer_ns)
+        b.compute_output.add(output_ns)

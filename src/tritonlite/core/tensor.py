@@ -1,0 +1,230 @@
+"""The one internal tensor type, Triton data types and the BYTES wire encoding.
+
+A :class:`Tensor` holds either a numpy array or its *wire form* (raw little-endian element
+bytes; BYTES elements as 4-byte little-endian length + bytes, as Triton's protocols carry
+them) and converts lazily, so bytes that arrive from a socket can travel to a worker's
+shared memory and back without ever being turned into Python objects. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+_LEN = struct.Struct("<I")
+
+
+class DataType(enum.Enum):
+    """Triton data types by their protocol names (``"FP32"``); ``.config_name`` is ``TYPE_FP32``."""
+
+    BOOL = "BOOL"
+    UINT8 = "UINT8"
+    UINT16 = "UINT16"
+    UINT32 = "UINT32"
+    UINT64 = "UINT64"
+    INT8 = "INT8"
+    INT16 = "INT16"
+    INT32 = "INT32"
+    INT64 = "INT64"
+    FP16 = "FP16"
+    FP32 = "FP32"
+    FP64 = "FP64"
+    BYTES = "BYTES"
+    BF16 = "BF16"
+
+    @property
+    def config_name(self) -> str:
+        """The ``model_config.proto`` enum name (BYTES is ``TYPE_STRING``)."""
+        return "TYPE_STRING" if self is DataType.BYTES else f"TYPE_{self.value}"
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element on the wire; 0 for BYTES (variable)."""
+        return _ITEMSIZE[self]
+
+    @property
+    def numpy_dtype(self) -> np.dtype[Any]:
+        if self is DataType.BF16:
+            raise TypeError("BF16 has no numpy dtype; use the raw bytes or DLPack")
+        return _NUMPY[self]
+
+    @classmethod
+    def from_config_name(cls, name: str) -> DataType:
+        """``TYPE_FP32`` -> FP32; ``TYPE_STRING`` -> BYTES. Raises KeyError for TYPE_INVALID."""
+        if name == "TYPE_STRING":
+            return cls.BYTES
+        if not name.startswith("TYPE_"):
+            raise KeyError(name)
+        return cls(name[5:])
+
+    @classmethod
+    def from_numpy(cls, dtype: np.dtype[Any] | type) -> DataType:
+        dt = np.dtype(dtype)
+        if dt.kind in ("O", "S", "U"):
+            return cls.BYTES
+        try:
+            return _FROM_NUMPY[dt.newbyteorder("=") if dt.byteorder == "<" else dt]
+        except KeyError:
+            raise TypeError(f"unsupported numpy dtype {dt}") from None
+
+
+_NUMPY: dict[DataType, np.dtype[Any]] = {
+    DataType.BOOL: np.dtype(np.bool_),
+    DataType.UINT8: np.dtype("<u1"),
+    DataType.UINT16: np.dtype("<u2"),
+    DataType.UINT32: np.dtype("<u4"),
+    DataType.UINT64: np.dtype("<u8"),
+    DataType.INT8: np.dtype("<i1"),
+    DataType.INT16: np.dtype("<i2"),
+    DataType.INT32: np.dtype("<i4"),
+    DataType.INT64: np.dtype("<i8"),
+    DataType.FP16: np.dtype("<f2"),
+    DataType.FP32: np.dtype("<f4"),
+    DataType.FP64: np.dtype("<f8"),
+    DataType.BYTES: np.dtype(np.object_),
+}
+_FROM_NUMPY: dict[np.dtype[Any], DataType] = {v: k for k, v in _NUMPY.items()}
+_ITEMSIZE: dict[DataType, int] = {k: (0 if k is DataType.BYTES else v.itemsize) for k, v in _NUMPY.items()}
+_ITEMSIZE[DataType.BF16] = 2
+
+
+def element_count(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def serialize_bytes(array: np.ndarray) -> bytes:
+    """Object/bytes/str array -> Triton's BYTES wire form (row-major, 4-byte LE lengths)."""
+    parts: list[bytes] = []
+    for item in array.reshape(-1, order="C"):
+        if isinstance(item, str):
+            b = item.encode("utf-8")
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            b = bytes(item)
+        elif isinstance(item, np.bytes_):
+            b = bytes(item)
+        else:
+            b = str(item).encode("utf-8")
+        parts.append(_LEN.pack(len(b)))
+        parts.append(b)
+    return b"".join(parts)
+
+
+def deserialize_bytes(buf: bytes | memoryview, count: int | None = None) -> np.ndarray:
+    """BYTES wire form -> 1-D object array of ``bytes``.
+
+    Raises ValueError if the buffer is truncated or (when ``count`` is given) holds a
+    different number of elements.
+    """
+    mv = memoryview(buf).cast("B") if not isinstance(buf, bytes) else buf
+    out: list[bytes] = []
+    pos, end = 0, len(mv)
+    while pos < end:
+        if pos + 4 > end:
+            raise ValueError("truncated BYTES element length")
+        (n,) = _LEN.unpack_from(mv, pos)
+        pos += 4
+        if pos + n > end:
+            raise ValueError("truncated BYTES element")
+        out.append(bytes(mv[pos : pos + n]))
+        pos += n
+    if count is not None and len(out) != count:
+        raise ValueError(f"expected {count} BYTES elements, got {len(out)}")
+    arr = np.empty(len(out), dtype=np.object_)
+    arr[:] = out
+    return arr
+
+
+def count_bytes_elements(buf: bytes | memoryview) -> int:
+    """Number of elements in a BYTES wire buffer, or -1 if it is malformed."""
+    mv = memoryview(buf).cast("B")
+    pos, end, n = 0, len(mv), 0
+    while pos < end:
+        if pos + 4 > end:
+            return -1
+        (ln,) = _LEN.unpack_from(mv, pos)
+        pos += 4 + ln
+        n += 1
+    return n if pos == end else -1
+
+
+class Tensor:
+    """A named tensor: numpy array and/or its wire bytes, converted on demand.
+
+    ``raw`` for numeric types is the C-ordered little-endian element bytes; for BYTES it
+    is the length-prefixed form. Either representation may be the original; the other is
+    derived once and cached.
+    """
+
+    __slots__ = ("_array", "_raw", "datatype", "name", "parameters", "shape")
+
+    def __init__(
+        self,
+        name: str,
+        datatype: DataType,
+        shape: Sequence[int],
+        *,
+        array: np.ndarray | None = None,
+        raw: bytes | memoryview | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
+        if array is None and raw is None:
+            raise ValueError("Tensor needs an array or raw bytes")
+        self.name = name
+        self.datatype = datatype
+        self.shape: tuple[int, ...] = tuple(int(d) for d in shape)
+        self._array = array
+        self._raw = raw
+        self.parameters: dict[str, Any] = parameters if parameters is not None else {}
+
+    @classmethod
+    def from_numpy(cls, name: str, array: np.ndarray, datatype: DataType | None = None) -> Tensor:
+        dt = datatype or DataType.from_numpy(array.dtype)
+        return cls(name, dt, array.shape, array=array)
+
+    @property
+    def element_count(self) -> int:
+        return element_count(self.shape)
+
+    def has_array(self) -> bool:
+        return self._array is not None
+
+    def as_numpy(self) -> np.ndarray:
+        """The data as a numpy array shaped ``shape`` (BYTES: object array of bytes)."""
+        if self._array is None:
+            assert self._raw is not None
+            if self.datatype is DataType.BYTES:
+                arr = deserialize_bytes(self._raw, self.element_count)
+            else:
+                arr = np.frombuffer(self._raw, dtype=self.datatype.numpy_dtype)
+            self._array = arr.reshape(self.shape)
+        return self._array
+
+    def raw(self) -> bytes | memoryview:
+        """The wire bytes (no copy when the tensor came from the wire or is contiguous)."""
+        if self._raw is None:
+            assert self._array is not None
+            arr = self._array
+            if self.datatype is DataType.BYTES:
+                self._raw = serialize_bytes(arr)
+            else:
+                want = self.datatype.numpy_dtype
+                if arr.dtype != want:
+                    arr = arr.astype(want)
+                if not arr.flags.c_contiguous:
+                    arr = np.ascontiguousarray(arr)
+                self._raw = memoryview(arr).cast("B") if arr.size else b""
+        return self._raw
+
+    @property
+    def byte_size(self) -> int:
+        return len(memoryview(self.raw()).cast("B"))
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.name!r}, {self.datatype.value}, {list(self.shape)})"

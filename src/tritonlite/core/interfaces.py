@@ -18,6 +18,7 @@ from tritonlite.core.types import (
     InferenceResponse,
     ModelIndexEntry,
     ModelMetadata,
+    ScheduledRequest,
     ServerMetadata,
 )
 
@@ -52,25 +53,26 @@ class ServerApi(Protocol):
         ...
 
 
-ResponseSink = Callable[[InferenceResponse], None]
-"""Called once per response of a request, on the event loop thread; the last has final=True."""
-
-
 class ModelInstance(Protocol):
     """One running copy of a model; runs one ``execute`` at a time."""
 
     name: str  # Triton's instance name, e.g. "jpg_model_0_0"
+    on_idle: Callable[[ModelInstance], None]  # set by the scheduler that owns the instance
 
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+    async def start(self) -> None:
+        """Start and initialize; raises InferenceServerError with the load failure reason."""
+        ...
+
+    async def stop(self) -> None:
+        """Finalize and stop; in-flight requests fail with UNAVAILABLE."""
+        ...
 
     def execute(self, batch: Sequence[ScheduledRequest]) -> None:
         """Start one ``execute`` call over ``batch``; each request's responses go to its sink.
-        The instance calls ``on_idle`` (set by its scheduler) when it can take the next batch."""
+        The instance calls ``on_idle(self)`` when it can take the next batch."""
         ...
 
+    def cancel(self, job: ScheduledRequest) -> None:
+        """Tell the model a request it holds was cancelled (``request.is_cancelled()``)."""
+        ...
 
-class ScheduledRequest(Protocol):
-    request: InferenceRequest
-    sink: ResponseSink
-    enqueue_ns: int

@@ -75,7 +75,7 @@ class ModelStats:
     def record_execution(
         self, batch_size: int, input_ns: int, infer_ns: int, output_ns: int, requests: int
     ) -> None:
-        """One ``execute`` call over ``requests`` requests whose batch sizes sum to ``batch_size``."""
+        """One ``execute`` over ``requests`` requests whose batch sizes sum to ``batch_size``."""
         self.execution_count += 1
         self.inference_count += batch_size
         s = self.inference_stats

@@ -57,9 +57,10 @@ class DataType(enum.Enum):
         """``TYPE_FP32`` -> FP32; ``TYPE_STRING`` -> BYTES. Raises KeyError for TYPE_INVALID."""
         if name == "TYPE_STRING":
             return cls.BYTES
-        if not name.startswith("TYPE_"):
-            raise KeyError(name)
-        return cls(name[5:])
+        try:
+            return cls(name[5:]) if name.startswith("TYPE_") else cls[""]
+        except (ValueError, KeyError):
+            raise KeyError(name) from None
 
     @classmethod
     def from_numpy(cls, dtype: np.dtype[Any] | type) -> DataType:
@@ -88,7 +89,9 @@ _NUMPY: dict[DataType, np.dtype[Any]] = {
     DataType.BYTES: np.dtype(np.object_),
 }
 _FROM_NUMPY: dict[np.dtype[Any], DataType] = {v: k for k, v in _NUMPY.items()}
-_ITEMSIZE: dict[DataType, int] = {k: (0 if k is DataType.BYTES else v.itemsize) for k, v in _NUMPY.items()}
+_ITEMSIZE: dict[DataType, int] = {
+    k: (0 if k is DataType.BYTES else v.itemsize) for k, v in _NUMPY.items()
+}
 _ITEMSIZE[DataType.BF16] = 2
 
 

@@ -9,6 +9,7 @@ ones, which reach the model as ``request.parameters()``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,3 +122,26 @@ class ModelIndexEntry:
     version: str
     state: str
     reason: str = ""
+
+
+ResponseSink = Callable[[InferenceResponse], None]
+"""Called once per response of a request, on the event loop thread; the last has final=True."""
+
+
+@dataclass(slots=True, eq=False)
+class ScheduledRequest:
+    """A request on its way through a scheduler to an instance.
+
+    ``inputs`` are the tensors the model will see (the request's plus injected sequence
+    control tensors); ``output_names`` the outputs it should return; ``batch_size`` the
+    request's batch dimension (1 when max_batch_size is 0).
+    """
+
+    request: InferenceRequest
+    sink: ResponseSink
+    inputs: list[Tensor]
+    output_names: tuple[str, ...]
+    enqueue_ns: int
+    batch_size: int = 1
+    queue_ns: int = 0
+    cancelled: bool = False

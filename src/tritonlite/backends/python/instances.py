@@ -1,0 +1,384 @@
+"""Model instances as worker processes: the server side of the stub protocol.
+
+:class:`PythonInstance` implements ``core.interfaces.ModelInstance``. It spawns
+``python -m tritonlite.backends.python.stub`` with one end of a socket pair, writes input
+tensors into its request ring (shared memory), and reads responses (their tensors from the
+response ring) on the event loop without blocking it. If the worker dies, every request it
+held fails with a clear error, and the instance restarts itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tritonlite.backends.python import ipc
+from tritonlite.backends.python.shm import RingReader, RingWriter
+from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.stats import ModelStats
+from tritonlite.core.tensor import DataType, Tensor
+from tritonlite.core.types import InferenceResponse, ScheduledRequest
+
+log = logging.getLogger(__name__)
+
+_keys = itertools.count(1)
+_STARTUP_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    """Everything needed to start one instance of a Python-backend model."""
+
+    name: str  # "<model>_<group>_<i>", Triton's instance name
+    group_name: str  # "<model>_<group>"
+    model_name: str
+    version: int
+    model_file: str
+    model_dir: str
+    version_dir: str
+    config_json: str
+    decoupled: bool
+    kind: str = "CPU"  # args['model_instance_kind']
+    device_id: int = 0
+    ring_bytes: int = 64 << 20
+    log_verbose: int = 0
+
+    def args(self) -> dict[str, str]:
+        """Triton's ``initialize(args)`` dict: every value a string."""
+        return {
+            "model_config": self.config_json,
+            "model_instance_kind": self.kind,
+            "model_instance_name": self.name,
+            "model_instance_device_id": str(self.device_id),
+            "model_repository": self.model_dir,
+            "model_version": str(self.version),
+            "model_name": self.model_name,
+        }
+
+
+class _Pending:
+    __slots__ = ("job", "key", "version")
+
+    def __init__(self, job: ScheduledRequest, key: int, version: str) -> None:
+        self.job = job
+        self.key = key
+        self.version = version
+
+
+class PythonInstance:
+    """One worker process running one instance of a model."""
+
+    def __init__(self, spec: InstanceSpec, stats: ModelStats) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.stats = stats
+        self.on_idle: Callable[[PythonInstance], None] = lambda inst: None
+        self.pid = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._parser = ipc.FrameParser()
+        self._out = bytearray()
+        self._req_ring: RingWriter | None = None
+        self._resp_ring: RingReader | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._batches: dict[int, list[_Pending]] = {}
+        self._batch_ids = itertools.count(1)
+        self._ready: asyncio.Future[ipc.ReadyMsg] | None = None
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._restart_task: asyncio.Task[None] | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._req_ring = RingWriter(capacity=self.spec.ring_bytes)
+        self._resp_ring = RingReader(capacity=self.spec.ring_bytes)
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = dict(os.environ)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "tritonlite.backends.python.stub", str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                env=env,
+                start_new_session=False,
+            )
+        finally:
+            child.close()
+        parent.setblocking(False)
+        self._sock = parent
+        self._parser = ipc.FrameParser()
+        self._out = bytearray()
+        self._loop.add_reader(parent.fileno(), self._on_readable)
+        self._ready = self._loop.create_future()
+        self._send(
+            ipc.InitMsg(
+                model_file=self.spec.model_file,
+                model_dir=self.spec.model_dir,
+                version_dir=self.spec.version_dir,
+                args=self.spec.args(),
+                request_ring=self._req_ring.name,
+                response_ring=self._resp_ring.name,
+                decoupled=self.spec.decoupled,
+                group_name=self.spec.group_name,
+                log_verbose=self.spec.log_verbose,
+            )
+        )
+        try:
+            ready = await asyncio.wait_for(self._ready, _STARTUP_TIMEOUT_S)
+        except TimeoutError:
+            await self._teardown()
+            raise InferenceServerError(
+                ErrorKind.INTERNAL, f"instance '{self.name}' did not initialize in time"
+            ) from None
+        if ready.error is not None:
+            await self._teardown()
+            raise InferenceServerError(ErrorKind.INTERNAL, ready.error)
+        self.pid = ready.pid
+        log.debug("instance %s ready (pid %d)", self.name, self.pid)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._restart_task is not None:
+            self._restart_task.cancel()
+        if self._sock is not None and self._proc is not None and self._proc.poll() is None:
+            try:
+                self._send(ipc.ShutdownMsg())
+            except OSError:
+                pass
+        await self._teardown(graceful=True)
+        self._fail_all(ErrorKind.UNAVAILABLE, f"model instance '{self.name}' was unloaded")
+
+    async def _teardown(self, graceful: bool = False) -> None:
+        proc = self._proc
+        if proc is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                await asyncio.wait_for(loop.run_in_executor(None, proc.wait),
+                                       30.0 if graceful else 0.5)
+            except TimeoutError:
+                proc.kill()
+                await loop.run_in_executor(None, proc.wait)
+        self._close_channel()
+        for ring in (self._req_ring, self._resp_ring):
+            if ring is not None:
+                ring.close()
+        self._req_ring = self._resp_ring = None
+
+    def _close_channel(self) -> None:
+        if self._sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._sock.fileno())
+                self._loop.remove_writer(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+    # ---- requests ---------------------------------------------------------------------------
+    def execute(self, batch: Sequence[ScheduledRequest]) -> None:
+        assert self._req_ring is not None
+        version = str(self.spec.version)
+        entries: list[_Pending] = []
+        msgs = []
+        ring = self._req_ring
+        for job in batch:
+            key = next(_keys)
+            refs = []
+            for t in job.inputs:
+                raw = t.raw()
+                nbytes = len(raw) if isinstance(raw, bytes) else raw.nbytes
+                pos = ring.write(raw) if nbytes else 0
+                if pos is None:  # ring full: this tensor travels in the frame instead
+                    refs.append(ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes,
+                                              inline=bytes(raw)))
+                else:
+                    refs.append(ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes,
+                                              pos=pos))
+            r = job.request
+            msgs.append(
+                ipc.RequestMsg(
+                    key=key,
+                    request_id=r.id,
+                    correlation_id=r.correlation_id,
+                    flags=r.flags,
+                    parameters_json=json.dumps(r.parameters, separators=(",", ":")),
+                    requested_output_names=job.output_names,
+                    timeout_us=r.timeout_us,
+                    inputs=tuple(refs),
+                )
+            )
+            p = _Pending(job, key, version)
+            self._pending[key] = p
+            entries.append(p)
+        batch_id = next(self._batch_ids)
+        self._batches[batch_id] = entries
+        self._send(ipc.ExecuteMsg(batch_id, tuple(msgs)))
+
+    def cancel(self, job: ScheduledRequest) -> None:
+        for key, p in self._pending.items():
+            if p.job is job:
+                self._send(ipc.CancelMsg((key,)))
+                return
+
+    # ---- channel ------------------------------------------------------------------------------
+    def _send(self, msg: object) -> None:
+        sock = self._sock
+        if sock is None:
+            raise OSError("worker channel is closed")
+        frame = ipc.encode(msg)
+        if self._out:
+            self._out += frame
+            return
+        try:
+            n = sock.send(frame)
+        except BlockingIOError:
+            n = 0
+        if n < len(frame):
+            self._out += frame[n:]
+            assert self._loop is not None
+            self._loop.add_writer(sock.fileno(), self._on_writable)
+
+    def _on_writable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            n = sock.send(self._out)
+        except BlockingIOError:
+            return
+        except OSError:
+            n = len(self._out)
+        del self._out[:n]
+        if not self._out and self._loop is not None:
+            self._loop.remove_writer(sock.fileno())
+
+    def _on_readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            data = sock.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._on_worker_exit()
+            return
+        for msg in self._parser.feed(data):
+            if isinstance(msg, ipc.BatchDoneMsg):
+                self._on_batch_done(msg)
+            elif isinstance(msg, ipc.ResponseMsg):
+                self._deliver(msg)
+            elif isinstance(msg, ipc.ReadyMsg):
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_result(msg)
+
+    # ---- responses --------------------------------------------------------------------------
+    def _tensor(self, ref: ipc.TensorRef) -> Tensor:
+        if ref.inline is not None:
+            raw = ref.inline
+        elif ref.nbytes == 0:
+            raw = b""
+        else:
+            assert self._resp_ring is not None
+            view = self._resp_ring.view(ref.pos, ref.nbytes)
+            raw = bytes(view)
+            view.release()
+            self._resp_ring.release(ref.pos)
+        return Tensor(ref.name, DataType(ref.datatype), ref.shape, raw=raw)
+
+    def _deliver(self, msg: ipc.ResponseMsg) -> None:
+        outputs = [self._tensor(ref) for ref in msg.outputs]  # always drain the ring
+        p = self._pending.get(msg.key)
+        if p is None:
+            return  # e.g. a decoupled response for a request already failed/cancelled
+        if msg.final:
+            del self._pending[msg.key]
+        r = p.job.request
+        resp = InferenceResponse(r.model_name, p.version, r.id, final=msg.final)
+        if msg.error_code >= 0:
+            resp.error = InferenceServerError(ErrorKind(msg.error_code), msg.error_message)
+        else:
+            resp.outputs = outputs
+            resp.parameters = msg.parameters
+        p.job.sink(resp)
+
+    def _on_batch_done(self, msg: ipc.BatchDoneMsg) -> None:
+        entries = self._batches.pop(msg.batch_id, [])
+        for r in msg.responses:
+            self._deliver(r)
+        if entries:
+            self.stats.record_execution(
+                sum(p.job.batch_size for p in entries),
+                msg.input_ns,
+                msg.infer_ns,
+                msg.output_ns,
+                len(entries),
+            )
+        self.on_idle(self)
+
+    def _fail_all(self, kind: ErrorKind, message: str) -> None:
+        pending, self._pending = self._pending, {}
+        self._batches.clear()
+        for p in pending.values():
+            r = p.job.request
+            p.job.sink(InferenceResponse(r.model_name, p.version, r.id,
+                                         error=InferenceServerError(kind, message)))
+
+    def _on_worker_exit(self) -> None:
+        self._close_channel()
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(ipc.ReadyMsg(error=self._exit_reason("during initialization")))
+            return
+        if self._stopping:
+            return
+        reason = self._exit_reason("while serving")
+        log.error("%s; restarting it", reason)
+        self._fail_all(
+            ErrorKind.INTERNAL,
+            f"Failed to process the request(s) for model '{self.spec.group_name}', "
+            f"message: {reason}. The instance is being restarted.",
+        )
+        assert self._loop is not None
+        self._restart_task = self._loop.create_task(self._restart())
+
+    def _exit_reason(self, when: str) -> str:
+        code = self._proc.poll() if self._proc is not None else None
+        if code is None and self._proc is not None:
+            try:
+                code = self._proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                code = None
+        if code is not None and code < 0:
+            how = f"killed by {signal.Signals(-code).name}"
+        else:
+            how = f"exit code {code}"
+        return (f"Stub process '{self.name}' is not healthy: the worker process "
+                f"(pid {self.pid}) exited unexpectedly {when} ({how})")
+
+    async def _restart(self) -> None:
+        delay = 0.1
+        while not self._stopping:
+            await self._teardown()
+            started = time.monotonic()
+            try:
+                await self.start()
+            except InferenceServerError as exc:
+                log.error("restarting instance %s failed: %s", self.name, exc.message)
+                await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
+                delay = min(delay * 2, 10.0)
+                continue
+            log.warning("instance %s restarted (pid %d)", self.name, self.pid)
+            self.on_idle(self)
+            return

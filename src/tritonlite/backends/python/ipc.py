@@ -1,0 +1,134 @@
+"""Messages between the server and a worker ("stub") process, and their framing.
+
+Frames on a Unix socket pair: a 4-byte little-endian length, then a pickled message.
+Messages are small frozen dataclasses; tensor bytes are *not* in them: a
+:class:`TensorRef` points into a shared-memory ring (``pos``/``nbytes``), and only when the
+ring is full does a tensor travel inline (``inline``). Both sides import this module, so it
+imports nothing from the server or from frontends.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+_HDR = struct.Struct("<I")
+HEADER_SIZE = _HDR.size
+
+
+@dataclass(frozen=True, slots=True)
+class TensorRef:
+    name: str
+    datatype: str  # protocol name, e.g. "FP32"
+    shape: tuple[int, ...]
+    nbytes: int
+    pos: int = -1  # position in the ring, or -1 when ``inline`` carries the bytes
+    inline: bytes | None = None
+
+
+# ---- server -> worker -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InitMsg:
+    """Load the model: import ``model_file`` as Triton does and call ``initialize(args)``."""
+
+    model_file: str
+    model_dir: str  # <repo>/<model>
+    version_dir: str  # <repo>/<model>/<version>
+    args: dict[str, str]
+    request_ring: str  # shm name, server writes / worker reads
+    response_ring: str  # shm name, worker writes / server reads
+    decoupled: bool
+    group_name: str  # e.g. "jpg_model_0", used in Triton's error texts
+    log_verbose: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMsg:
+    key: int  # server-side request handle, echoed in responses
+    request_id: str
+    correlation_id: int | str
+    flags: int
+    parameters_json: str
+    requested_output_names: tuple[str, ...]
+    timeout_us: int
+    inputs: tuple[TensorRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteMsg:
+    batch_id: int
+    requests: tuple[RequestMsg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelMsg:
+    keys: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownMsg:
+    pass
+
+
+# ---- worker -> server -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ReadyMsg:
+    error: str | None = None  # the load failure, worded like Triton's index "reason"
+    pid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseMsg:
+    key: int
+    outputs: tuple[TensorRef, ...] = ()
+    error_code: int = -1  # ErrorKind value, or -1 for success
+    error_message: str = ""
+    final: bool = True
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDoneMsg:
+    """One ``execute`` call finished. ``responses`` are those produced by its return value
+    (non-decoupled models); decoupled responses come as separate ResponseMsg frames."""
+
+    batch_id: int
+    responses: tuple[ResponseMsg, ...]
+    input_ns: int
+    infer_ns: int
+    output_ns: int
+
+
+def encode(msg: object) -> bytes:
+    body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HDR.pack(len(body)) + body
+
+
+def decode(body: bytes | memoryview) -> Any:
+    return pickle.loads(body)
+
+
+class FrameParser:
+    """Incremental frame splitter: feed bytes, get whole messages. No I/O."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        buf = self._buf
+        buf += data
+        out: list[Any] = []
+        pos, end = 0, len(buf)
+        with memoryview(buf) as mv:
+            while end - pos >= HEADER_SIZE:
+                (n,) = _HDR.unpack_from(mv, pos)
+                if end - pos - HEADER_SIZE < n:
+                    break
+                start = pos + HEADER_SIZE
+                out.append(pickle.loads(mv[start : start + n]))
+                pos = start + n
+        if pos:
+            del buf[:pos]
+        return out

@@ -1,0 +1,370 @@
+"""The worker process ("stub") that runs one model instance, like Triton's python stub.
+
+Started by :mod:`instances` as ``python -m tritonlite.backends.python.stub FD`` with one end
+of a socket pair. It imports the model file the way Triton does (the version directory and
+the model directory on ``sys.path``, module name ``<version>.model``), calls
+``initialize(args)``, then runs ``execute`` for each batch the server sends, on the main
+thread (so ``breakpoint()`` in model.py works when the server runs in a terminal). A reader
+thread receives messages, so cancellations and BLS replies arrive while ``execute`` runs.
+
+Imports no frontend and nothing of the server's core beyond dtype helpers: a worker starts
+fast and knows no wire format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import json
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+import numpy as np
+
+from tritonlite.backends.python import ipc, pb_utils
+from tritonlite.backends.python.shm import RingReader, RingWriter
+from tritonlite.core.tensor import DataType, deserialize_bytes, serialize_bytes
+
+_INTERNAL = 1
+
+
+def _model_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename != __file__ and not code.co_filename.startswith("<frozen"):
+            frames.append((code.co_filename, tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    return frames
+
+
+def format_exception(exc: BaseException) -> str:
+    """Triton's (pybind11's) rendering: ``Type: msg\\n\\nAt:\\n  file(line): func\\n``,
+    innermost frame first, frames of the stub itself left out."""
+    text = f"{type(exc).__name__}: {exc}"
+    frames = _model_frames(exc.__traceback__)
+    if frames:
+        text += "\n\nAt:\n" + "".join(f"  {f}({ln}): {fn}\n" for f, ln, fn in reversed(frames))
+    return text
+
+
+class _Cancelled:
+    """Keys of requests the server has cancelled; written by the reader thread."""
+
+    def __init__(self) -> None:
+        self.keys: set[int] = set()
+
+
+class Stub:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.send_lock = threading.Lock()
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.cancelled = _Cancelled()
+        self.model: Any = None
+        self.init: ipc.InitMsg | None = None
+        self.req_ring: RingReader | None = None
+        self.resp_ring: RingWriter | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        # Serializes use of the response ring: decoupled models send from any thread.
+        self.out_lock = threading.RLock()
+
+    # ---- transport ----------------------------------------------------------------------
+    def send(self, msg: object) -> None:
+        frame = ipc.encode(msg)
+        with self.send_lock:
+            self.sock.sendall(frame)
+
+    def reader(self) -> None:
+        parser = ipc.FrameParser()
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:  # the server is gone: nothing left to serve
+                os._exit(0)
+            for msg in parser.feed(data):
+                if isinstance(msg, ipc.CancelMsg):
+                    self.cancelled.keys.update(msg.keys)
+                else:
+                    self.inbox.put(msg)
+
+    # ---- model loading ------------------------------------------------------------------
+    def load(self, init: ipc.InitMsg) -> None:
+        self.init = init
+        pb_utils._configure_logging(verbose_level=init.log_verbose)
+        pb_utils._set_model_dir(init.version_dir)
+        self.req_ring = RingReader(init.request_ring)
+        self.resp_ring = RingWriter(init.response_ring)
+        for p in (init.model_dir, init.version_dir):  # searched first: the model's own helpers
+            if p in sys.path:
+                sys.path.remove(p)
+            sys.path.insert(0, p)
+        module = _import_model(init.model_file, Path(init.version_dir).name)
+        cls = getattr(module, "TritonPythonModel", None)
+        if cls is None:
+            raise AttributeError(f"{init.model_file} defines no class TritonPythonModel")
+        self.model = cls()
+        if hasattr(self.model, "initialize"):
+            res = self.model.initialize(dict(init.args))
+            if inspect.isawaitable(res):
+                self._run_async(res)
+
+    def _run_async(self, awaitable: Any) -> Any:
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+        return self.loop.run_until_complete(awaitable)
+
+    # ---- execution ----------------------------------------------------------------------
+    def _input(self, ref: ipc.TensorRef) -> pb_utils.Tensor:
+        assert self.req_ring is not None
+        if ref.inline is not None:
+            buf: Any = bytearray(ref.inline)
+        else:
+            buf = self.req_ring.view(ref.pos, ref.nbytes) if ref.pos >= 0 else b""
+        dt = DataType(ref.datatype)
+        if dt is DataType.BYTES:
+            arr = deserialize_bytes(buf).reshape(ref.shape)
+        elif dt is DataType.BF16:
+            arr = np.frombuffer(buf, dtype=np.uint16).reshape(ref.shape)
+        else:
+            arr = np.frombuffer(buf, dtype=dt.numpy_dtype).reshape(ref.shape)
+        return pb_utils.Tensor(ref.name, arr)
+
+    def _output(self, tensor: Any) -> ipc.TensorRef:
+        assert self.resp_ring is not None
+        arr = tensor.as_numpy()
+        dt = DataType.from_numpy(arr.dtype)
+        shape = tuple(int(d) for d in arr.shape)
+        if dt is DataType.BYTES:
+            data = serialize_bytes(arr)
+            pos = self.resp_ring.write(data)
+            if pos is None:
+                return ipc.TensorRef(tensor.name(), dt.value, shape, len(data), inline=data)
+            return ipc.TensorRef(tensor.name(), dt.value, shape, len(data), pos=pos)
+        want = dt.numpy_dtype
+        nbytes = arr.size * want.itemsize
+        got = self.resp_ring.alloc(nbytes)
+        if got is None:
+            data = np.ascontiguousarray(arr, dtype=want).tobytes()
+            return ipc.TensorRef(tensor.name(), dt.value, shape, nbytes, inline=data)
+        pos, view = got
+        if nbytes:
+            np.copyto(np.frombuffer(view, dtype=want).reshape(shape), arr, casting="unsafe")
+        return ipc.TensorRef(tensor.name(), dt.value, shape, nbytes, pos=pos)
+
+    def _response(
+        self, key: int, resp: Any, wanted: tuple[str, ...], final: bool = True
+    ) -> ipc.ResponseMsg:
+        if resp is None:
+            return ipc.ResponseMsg(key, final=final)
+        if not isinstance(resp, pb_utils.InferenceResponse):
+            return ipc.ResponseMsg(
+                key,
+                error_code=_INTERNAL,
+                error_message=self._failure(
+                    f"expected an InferenceResponse, got {type(resp).__name__}"
+                ),
+                final=final,
+            )
+        if resp.has_error():
+            err = resp.error()
+            return ipc.ResponseMsg(key, error_code=int(err.code()), error_message=err.message(),
+                                   final=final)
+        wanted_set = set(wanted)
+        outputs = tuple(
+            self._output(t) for t in resp.output_tensors() if t.name() in wanted_set
+        )
+        params = json.loads(resp.parameters()) if resp.parameters() else {}
+        return ipc.ResponseMsg(key, outputs=outputs, final=final, parameters=params)
+
+    def _failure(self, message: str) -> str:
+        assert self.init is not None
+        return (
+            f"Failed to process the request(s) for model '{self.init.group_name}', "
+            f"message: {message}"
+        )
+
+    def execute(self, msg: ipc.ExecuteMsg) -> None:
+        assert self.init is not None and self.req_ring is not None
+        t0 = time.perf_counter_ns()
+        decoupled = self.init.decoupled
+        requests = []
+        positions: list[int] = []
+        finals: list[list[bool]] = []
+        for r in msg.requests:
+            inputs = [self._input(ref) for ref in r.inputs]
+            positions.extend(ref.pos for ref in r.inputs if ref.inline is None and ref.nbytes)
+            key = r.key
+            final_flag = [False]
+            finals.append(final_flag)
+            sender = pb_utils.InferenceResponseSender(
+                self._sender_fn(key, r.requested_output_names, final_flag),
+                lambda key=key: key in self.cancelled.keys,
+            )
+            requests.append(
+                pb_utils.InferenceRequest._from_server(
+                    inputs=inputs,
+                    request_id=r.request_id,
+                    correlation_id=r.correlation_id,
+                    flags=r.flags,
+                    parameters_json=r.parameters_json,
+                    requested_output_names=list(r.requested_output_names),
+                    timeout=r.timeout_us,
+                    model_name=self.init.args["model_name"],
+                    model_version=int(self.init.args["model_version"]),
+                    response_sender=sender,
+                    is_cancelled=lambda key=key: key in self.cancelled.keys,
+                )
+            )
+        t1 = time.perf_counter_ns()
+        error: str | None = None
+        result: Any = None
+        try:
+            result = self.model.execute(requests)
+            if inspect.isawaitable(result):
+                result = self._run_async(result)
+        except BaseException as exc:  # the model's failure is the requests' failure
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            error = self._failure(format_exception(exc))
+            sys.stderr.write(_log_line("E", error))
+        t2 = time.perf_counter_ns()
+        with self.out_lock:
+            done = {r.key for r, f in zip(msg.requests, finals, strict=True) if f[0]}
+            responses = self._collect(msg, result, error, decoupled, done)
+            t3 = time.perf_counter_ns()
+            for p in positions:
+                self.req_ring.release(p)
+            self.send(ipc.BatchDoneMsg(msg.batch_id, responses, t1 - t0, t2 - t1, t3 - t2))
+
+    def _sender_fn(self, key: int, wanted: tuple[str, ...], final_flag: list[bool]) -> Any:
+        def send(response: Any, flags: int) -> None:
+            final = bool(flags & pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+            with self.out_lock:
+                if final:
+                    final_flag[0] = True
+                self.send(self._response(key, response, wanted, final=final))
+
+        return send
+
+    def _collect(
+        self,
+        msg: ipc.ExecuteMsg,
+        result: Any,
+        error: str | None,
+        decoupled: bool,
+        done: set[int],
+    ) -> tuple[ipc.ResponseMsg, ...]:
+        pending = [r for r in msg.requests if r.key not in done]
+        if error is not None:
+            return tuple(ipc.ResponseMsg(r.key, error_code=_INTERNAL, error_message=error)
+                         for r in pending)
+        if decoupled:
+            # Responses flow through the sender, possibly from other threads after execute
+            # returned; the server keeps the requests open until their FINAL flag arrives.
+            return ()
+        if result is None:
+            if not pending:
+                return ()
+            text = self._failure(
+                "execute() returned None for a model that is not decoupled; return a list "
+                "with one InferenceResponse per request (or send a final response through "
+                "request.get_response_sender() before execute returns)"
+            )
+            return tuple(ipc.ResponseMsg(r.key, error_code=_INTERNAL, error_message=text)
+                         for r in pending)
+        if not isinstance(result, (list, tuple)) or len(result) != len(msg.requests):
+            got = len(result) if isinstance(result, (list, tuple)) else 1
+            text = self._failure(
+                "Number of InferenceResponse objects do not match the number of "
+                "InferenceRequest objects. InferenceRequest(s) size is:"
+                f"{len(msg.requests)}, and InferenceResponse(s) size is:{got}\n"
+            )
+            return tuple(ipc.ResponseMsg(r.key, error_code=_INTERNAL, error_message=text)
+                         for r in pending)
+        out = []
+        for r, resp in zip(msg.requests, result, strict=True):
+            if r.key in done:
+                continue
+            if resp is None:
+                out.append(ipc.ResponseMsg(
+                    r.key, error_code=_INTERNAL,
+                    error_message=self._failure("execute() returned None for a request"),
+                ))
+            else:
+                out.append(self._response(r.key, resp, r.requested_output_names))
+        return tuple(out)
+
+    def finalize(self) -> None:
+        if self.model is not None and hasattr(self.model, "finalize"):
+            try:
+                res = self.model.finalize()
+                if inspect.isawaitable(res):
+                    self._run_async(res)
+            except Exception as exc:
+                sys.stderr.write(_log_line("E", f"finalize failed: {format_exception(exc)}"))
+
+    def serve(self) -> None:
+        threading.Thread(target=self.reader, name="tritonlite-stub-reader", daemon=True).start()
+        while True:
+            msg = self.inbox.get()
+            if isinstance(msg, ipc.ExecuteMsg):
+                self.execute(msg)
+            elif isinstance(msg, ipc.InitMsg):
+                try:
+                    self.load(msg)
+                except BaseException as exc:
+                    self.send(ipc.ReadyMsg(error=format_exception(exc), pid=os.getpid()))
+                    return
+                self.send(ipc.ReadyMsg(pid=os.getpid()))
+            elif isinstance(msg, ipc.ShutdownMsg):
+                self.finalize()
+                return
+
+
+def _import_model(path: str, version: str) -> ModuleType:
+    name = f"{version}.model"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import model file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _log_line(level: str, message: str) -> str:
+    now = time.time()
+    lt = time.localtime(now)
+    us = int((now % 1) * 1_000_000)
+    return (f"{level}{lt.tm_mon:02d}{lt.tm_mday:02d} {lt.tm_hour:02d}:{lt.tm_min:02d}:"
+            f"{lt.tm_sec:02d}.{us:06d} {os.getpid()} stub.py] {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    # The server handles Ctrl-C and tells us to shut down; don't die mid-execute on SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = socket.socket(fileno=int(args[0]))
+    stub = Stub(sock)
+    try:
+        stub.serve()
+    finally:
+        sys.stderr.flush()
+        sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""A loaded model version: its config, signature, instances, scheduler and statistics.
+
+Built by the model factory (``tritonlite.model_factory``), which picks the backend and the
+scheduler; the core only uses it through this plain record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tritonlite.core.interfaces import ModelInstance
+from tritonlite.core.stats import ModelStats
+from tritonlite.core.tensor import DataType
+from tritonlite.core.types import ModelMetadata, TensorMetadata
+from tritonlite.core.validation import InputSpec, ModelSignature
+
+if TYPE_CHECKING:
+    from tritonclient.grpc import model_config_pb2
+
+    from tritonlite.scheduling.base import Scheduler
+
+
+def _dtype_name(cfg_dtype: int) -> str:
+    from tritonclient.grpc import model_config_pb2
+
+    return str(model_config_pb2.DataType.Name(cfg_dtype))
+
+
+def signature_of(config: model_config_pb2.ModelConfig) -> ModelSignature:
+    inputs = {
+        i.name: InputSpec(i.name, DataType.from_config_name(_dtype_name(i.data_type)),
+                          tuple(i.dims), i.optional)
+        for i in config.input
+    }
+    corrid: DataType | None = None
+    corrid_name = ""
+    if config.HasField("sequence_batching"):
+        for ci in config.sequence_batching.control_input:
+            for c in ci.control:
+                if c.kind == c.CONTROL_SEQUENCE_CORRID:
+                    corrid = DataType.from_config_name(_dtype_name(c.data_type))
+                    corrid_name = ci.name
+    return ModelSignature(
+        name=config.name,
+        max_batch_size=config.max_batch_size,
+        inputs=inputs,
+        outputs=tuple(o.name for o in config.output),
+        corrid_datatype=corrid,
+        corrid_control_name=corrid_name,
+    )
+
+
+def metadata_of(config: model_config_pb2.ModelConfig, versions: tuple[str, ...]) -> ModelMetadata:
+    batch = (-1,) if config.max_batch_size > 0 else ()
+
+    def meta(t: Any) -> TensorMetadata:
+        dt = DataType.from_config_name(_dtype_name(t.data_type))
+        return TensorMetadata(t.name, dt.value, batch + tuple(t.dims))
+
+    platform = config.platform or config.backend
+    return ModelMetadata(
+        name=config.name,
+        versions=versions,
+        platform=platform,
+        inputs=tuple(meta(i) for i in config.input),
+        outputs=tuple(meta(o) for o in config.output),
+    )
+
+
+@dataclass(eq=False)
+class ModelVersion:
+    """One loaded, servable version of a model."""
+
+    name: str
+    version: int
+    config: model_config_pb2.ModelConfig
+    signature: ModelSignature
+    scheduler: Scheduler
+    instances: list[ModelInstance]
+    stats: ModelStats
+    decoupled: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)

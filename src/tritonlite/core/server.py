@@ -1,0 +1,210 @@
+"""InferenceServer: the one object every frontend calls (it implements ``ServerApi``).
+
+It resolves the model version, validates the request, wraps the response sink with the
+statistics bookkeeping and hands the request to the model's scheduler. It knows no wire
+format and no process model: schedulers and instances come in through ``ModelVersion``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from tritonlite import TRITON_COMPAT_VERSION
+from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
+from tritonlite.core.model import ModelVersion, metadata_of
+from tritonlite.core.registry import Registry
+from tritonlite.core.stats import ModelStats
+from tritonlite.core.types import (
+    InferenceRequest,
+    InferenceResponse,
+    ModelIndexEntry,
+    ModelMetadata,
+    ResponseSink,
+    ScheduledRequest,
+    ServerMetadata,
+)
+from tritonlite.core.validation import validate_request
+
+if TYPE_CHECKING:
+    from tritonclient.grpc import model_config_pb2
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (
+    "classification",
+    "sequence",
+    "model_repository",
+    "schedule_policy",
+    "model_configuration",
+    "statistics",
+    "parameters",
+    "logging",
+    "trace",
+)
+
+ModelControl = Callable[[str, dict[str, object] | None], Awaitable[None]]
+
+
+class InferenceServer:
+    def __init__(self, registry: Registry, *, extensions: tuple[str, ...] = EXTENSIONS,
+                 strict_readiness: bool = True) -> None:
+        self.registry = registry
+        self.extensions = extensions
+        self.strict_readiness = strict_readiness
+        self.exiting = False
+        self._load: ModelControl | None = None
+        self._unload: Callable[[str, bool], Awaitable[None]] | None = None
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def set_model_control(self, load: ModelControl,
+                          unload: Callable[[str, bool], Awaitable[None]]) -> None:
+        """Installed by the runner in EXPLICIT mode; without it load/unload are refused."""
+        self._load, self._unload = load, unload
+
+    # ---- health and metadata ----------------------------------------------------------------
+    def is_live(self) -> bool:
+        return not self.exiting
+
+    def is_ready(self) -> bool:
+        if self.exiting:
+            return False
+        return self.registry.all_ready() if self.strict_readiness else True
+
+    def server_metadata(self) -> ServerMetadata:
+        return ServerMetadata("triton", TRITON_COMPAT_VERSION, self.extensions)
+
+    def model_ready(self, model: str, version: str = "") -> bool:
+        return not self.exiting and self.registry.is_ready(model, version)
+
+    def model_metadata(self, model: str, version: str = "") -> ModelMetadata:
+        mv = self.registry.resolve(model, version)
+        versions = tuple(str(m.version) for m in self.registry.ready_models() if m.name == model)
+        return metadata_of(mv.config, tuple(sorted(versions, key=int)))
+
+    def model_config(self, model: str, version: str = "") -> model_config_pb2.ModelConfig:
+        return self.registry.resolve(model, version).config
+
+    def model_statistics(self, model: str = "", version: str = "") -> list[ModelStats]:
+        if not model:
+            return sorted((m.stats for m in self.registry.ready_models()),
+                          key=lambda s: (s.name, int(s.version)))
+        try:
+            if version:
+                return [self.registry.resolve(model, version).stats]
+            found = [m.stats for m in self.registry.ready_models() if m.name == model]
+        except InferenceServerError:
+            found = []
+        if not found:
+            raise InferenceServerError(ErrorKind.INVALID_ARG,
+                                       f"requested model '{model}' is not available")
+        return sorted(found, key=lambda s: int(s.version))
+
+    def repository_index(self, ready_only: bool = False) -> list[ModelIndexEntry]:
+        return self.registry.index(ready_only)
+
+    async def load_model(self, model: str, parameters: dict[str, object] | None = None) -> None:
+        if self._load is None:
+            raise InferenceServerError(
+                ErrorKind.UNAVAILABLE,
+                "explicit model load / unload is not allowed if polling is enabled")
+        await self._load(model, parameters)
+
+    async def unload_model(self, model: str, unload_dependents: bool = False) -> None:
+        if self._unload is None:
+            raise InferenceServerError(
+                ErrorKind.UNAVAILABLE,
+                "explicit model load / unload is not allowed if polling is enabled")
+        await self._unload(model, unload_dependents)
+
+    # ---- inference ----------------------------------------------------------------------------
+    def _resolve(self, request: InferenceRequest) -> ModelVersion:
+        if self.exiting:
+            raise InferenceServerError(
+                ErrorKind.NOT_FOUND,
+                f"Request for unknown model: '{request.model_name}' has no available versions")
+        return self.registry.resolve(request.model_name, request.model_version)
+
+    def _submit(self, mv: ModelVersion, request: InferenceRequest,
+                sink: ResponseSink) -> ScheduledRequest:
+        outputs, batch = validate_request(request, mv.signature)
+        stats = mv.stats
+        start = time.monotonic_ns()
+        job = ScheduledRequest(request, sink, list(request.inputs), outputs, start, batch)
+        self._inflight += 1
+        self._idle.clear()
+        stats.pending += 1
+
+        def record(resp: InferenceResponse) -> None:
+            if resp.final:
+                self._inflight -= 1
+                if self._inflight == 0:
+                    self._idle.set()
+                stats.pending -= 1
+                now = time.monotonic_ns()
+                if resp.error is None:
+                    stats.record_success(now - start, job.queue_ns)
+                else:
+                    reason = "CANCELED" if resp.error.kind is ErrorKind.CANCELLED else "BACKEND"
+                    stats.record_failure(now - start, reason)
+            sink(resp)
+
+        job.sink = record
+        try:
+            mv.scheduler.enqueue(job)
+        except BaseException:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+            stats.pending -= 1
+            raise
+        return job
+
+    async def infer(self, request: InferenceRequest) -> InferenceResponse:
+        mv = self._resolve(request)
+        if mv.decoupled:
+            raise DecoupledNotSupported()
+        fut: asyncio.Future[InferenceResponse] = asyncio.get_running_loop().create_future()
+
+        def sink(resp: InferenceResponse) -> None:
+            if resp.final and not fut.done():
+                fut.set_result(resp)
+
+        job = self._submit(mv, request, sink)
+        try:
+            resp = await fut
+        except asyncio.CancelledError:
+            mv.scheduler.cancel(job)
+            raise
+        if resp.error is not None:
+            raise resp.error
+        return resp
+
+    async def infer_stream(self, request: InferenceRequest) -> AsyncIterator[InferenceResponse]:
+        mv = self._resolve(request)
+        queue: asyncio.Queue[InferenceResponse] = asyncio.Queue()
+        job = self._submit(mv, request, queue.put_nowait)
+        finished = False
+        try:
+            while True:
+                resp = await queue.get()
+                finished = resp.final
+                yield resp
+                if finished:
+                    return
+        finally:
+            if not finished:
+                mv.scheduler.cancel(job)
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until no request is in flight (or the timeout); True if drained."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True

@@ -1,0 +1,169 @@
+"""Request validation against a model's config, with Triton's error texts verbatim.
+
+Order and wording follow Triton's ``InferenceRequest::Normalize``: requested outputs, input
+count, batch dimension, data type, shape, byte size (BYTES: element count), then the
+correlation-id type for sequence models. Pure: no I/O, no scheduling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tritonlite.core.errors import invalid_arg
+from tritonlite.core.tensor import DataType, Tensor, count_bytes_elements, element_count
+from tritonlite.core.types import InferenceRequest
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    name: str
+    datatype: DataType
+    dims: tuple[int, ...]
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSignature:
+    """What validation needs to know about a model."""
+
+    name: str
+    max_batch_size: int
+    inputs: dict[str, InputSpec]
+    outputs: tuple[str, ...]
+    corrid_datatype: DataType | None = None  # CORRID control type for sequence models
+    corrid_control_name: str = ""
+
+
+def _dims(dims: Sequence[int]) -> str:
+    return "[" + ",".join(str(d) for d in dims) + "]"
+
+
+def _prefix(request: InferenceRequest) -> str:
+    return f"[request id: {request.id or '<id_unknown>'}] "
+
+
+def validate_request(
+    request: InferenceRequest, sig: ModelSignature
+) -> tuple[tuple[str, ...], int]:
+    """Check ``request`` against ``sig``; return (output names to produce, batch size).
+
+    Raises InferenceServerError(INVALID_ARG) with Triton's message on the first problem.
+    """
+    name = sig.name
+    if request.requested_outputs:
+        for ro in request.requested_outputs:
+            if ro.name not in sig.outputs:
+                raise invalid_arg(f"unexpected inference output '{ro.name}' for model '{name}'")
+        outputs = tuple(ro.name for ro in request.requested_outputs)
+    else:
+        outputs = sig.outputs
+
+    given: dict[str, Tensor] = {}
+    for t in request.inputs:
+        given[t.name] = t
+    required = [s.name for s in sig.inputs.values() if not s.optional]
+    n_cfg = len(sig.inputs)
+    if len(given) > n_cfg or len(given) < len(required):
+        missing = [f"'{n}'" for n in required if n not in given]
+        missing_s = "[" + ",".join(missing) + "]" if missing else "]"
+        got_s = "[" + ",".join(f"'{n}'" for n in sorted(given)) + "]"
+        if n_cfg == len(required):
+            head = f"expected {n_cfg} inputs but got {len(given)} inputs"
+        else:
+            head = (f"expected number of inputs between {len(required)} and {n_cfg} "
+                    f"but got {len(given)} inputs")
+        raise invalid_arg(
+            f"{_prefix(request)}{head} for model '{name}'. Got input(s) {got_s}, but missing "
+            f"required input(s) {missing_s}. Please provide all required input(s)."
+        )
+    for n in sorted(given):
+        if n not in sig.inputs:
+            raise invalid_arg(f"unexpected inference input '{n}' for model '{name}'")
+
+    batch = 0
+    mbs = sig.max_batch_size
+    if mbs > 0:
+        for n in sorted(given):
+            t = given[n]
+            if not t.shape:
+                raise invalid_arg(
+                    f"{_prefix(request)}input '{n}' has no shape but model requires batch "
+                    f"dimension for '{name}'")
+            if batch == 0:
+                batch = t.shape[0]
+            elif t.shape[0] != batch:
+                raise invalid_arg(
+                    f"{_prefix(request)}input '{n}' batch size does not match other inputs "
+                    f"for '{name}'")
+        if batch > mbs:
+            raise invalid_arg(
+                f"{_prefix(request)}inference request batch-size must be <= {mbs} for '{name}'")
+
+    for n in sorted(given):
+        t, spec = given[n], sig.inputs[n]
+        if t.datatype is not spec.datatype:
+            raise invalid_arg(
+                f"{_prefix(request)}inference input '{n}' data-type is '{t.datatype.value}', "
+                f"but model '{name}' expects '{spec.datatype.value}'")
+        shape = t.shape[1:] if mbs > 0 else t.shape
+        ok = len(shape) == len(spec.dims)
+        if ok:
+            for want, got in zip(spec.dims, shape, strict=True):
+                if got == -1:
+                    raise invalid_arg(
+                        f"{_prefix(request)}All input dimensions should be specified for input "
+                        f"'{n}' for model '{name}', got {_dims(t.shape)}")
+                if want != -1 and want != got:
+                    ok = False
+                    break
+        if not ok:
+            full = ([-1] if mbs > 0 else []) + list(spec.dims)
+            note = ""
+            if mbs > 0:
+                note = (
+                    "NOTE: Setting a non-zero max_batch_size in the model config requires a "
+                    "batch dimension to be prepended to each input shape. If you want to "
+                    "specify the full shape including the batch dim in your input dims "
+                    "config, try setting max_batch_size to zero. See the model configuration "
+                    "docs for more info on max_batch_size."
+                )
+            raise invalid_arg(
+                f"{_prefix(request)}unexpected shape for input '{n}' for model '{name}'. "
+                f"Expected {_dims(full)}, got {_dims(t.shape)}. {note}")
+        count = element_count(t.shape)
+        if t.datatype is DataType.BYTES:
+            if t.has_array():
+                got_n = t.as_numpy().size
+            else:
+                got_n = count_bytes_elements(t.raw())
+                if got_n < 0:
+                    raise invalid_arg(
+                        f"{_prefix(request)}incomplete string length indicator for inference "
+                        f"input '{n}' for model '{name}', expecting 4 bytes but only "
+                        f"{len(memoryview(t.raw()).cast('B'))} bytes available. Please make "
+                        "sure the string length indicator is in one buffer.")
+            if got_n != count:
+                raise invalid_arg(
+                    f"{_prefix(request)}expected {count} string elements for inference input "
+                    f"'{n}' for model '{name}', got {got_n}")
+        else:
+            expected = count * t.datatype.itemsize
+            got_b = t.byte_size
+            if got_b != expected:
+                raise invalid_arg(
+                    f"{_prefix(request)}input byte size mismatch for input '{n}' for model "
+                    f"'{name}'. Expected {expected}, got {got_b}")
+
+    if sig.corrid_datatype is not None and request.sequence is not None:
+        cid = request.sequence.correlation_id
+        want = sig.corrid_datatype
+        if isinstance(cid, str) and want is not DataType.BYTES and cid != "":
+            raise invalid_arg(
+                f"{_prefix(request)}sequence batching control '{sig.corrid_control_name}' "
+                f"data-type is 'BYTES', but model '{name}' expects '{want.value}'")
+        if isinstance(cid, int) and cid != 0 and want is DataType.BYTES:
+            raise invalid_arg(
+                f"{_prefix(request)}sequence batching control '{sig.corrid_control_name}' "
+                f"data-type is 'UINT64', but model '{name}' expects 'BYTES'")
+    return outputs, max(batch, 1)

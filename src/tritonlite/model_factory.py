@@ -1,0 +1,141 @@
+"""Turns a model source from the repository into a running ModelVersion.
+
+The one place that knows all three sides: the repository's config, the Python backend's
+instances and the schedulers. The scheduler is chosen from the ModelConfig's scheduling
+oneof through the ``SCHEDULERS`` table; instances are named as Triton names them
+(group ``<model>_<g>``, instance ``<group>_<i>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tritonclient.grpc import model_config_pb2
+
+from tritonlite.backends.python.instances import InstanceSpec, PythonInstance
+from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.interfaces import ModelInstance
+from tritonlite.core.model import ModelVersion, signature_of
+from tritonlite.core.stats import ModelStats
+from tritonlite.options import ServerOptions
+from tritonlite.repository.loader import ModelSource
+from tritonlite.repository.normalize import normalize_config
+from tritonlite.repository.pbtxt import config_to_json
+from tritonlite.scheduling.base import Scheduler
+from tritonlite.scheduling.default import DefaultScheduler
+from tritonlite.scheduling.sequence import IDLE_NOTIFY_PARAMETER, SequenceScheduler
+
+log = logging.getLogger(__name__)
+
+_KIND = {
+    model_config_pb2.ModelInstanceGroup.KIND_CPU: "CPU",
+    model_config_pb2.ModelInstanceGroup.KIND_GPU: "GPU",
+    model_config_pb2.ModelInstanceGroup.KIND_MODEL: "MODEL",
+    model_config_pb2.ModelInstanceGroup.KIND_AUTO: "CPU",
+}
+
+
+def _sequence(config: model_config_pb2.ModelConfig,
+              instances: Sequence[ModelInstance]) -> Scheduler:
+    param = config.parameters.get(IDLE_NOTIFY_PARAMETER)
+    notify = param is not None and param.string_value.strip().lower() in ("1", "true", "yes")
+    return SequenceScheduler(
+        model_name=config.name,
+        instances=instances,
+        sequence_batching=config.sequence_batching,
+        max_batch_size=config.max_batch_size,
+        idle_notify=notify,
+    )
+
+
+def _default(config: model_config_pb2.ModelConfig,
+             instances: Sequence[ModelInstance]) -> Scheduler:
+    return DefaultScheduler(instances)
+
+
+SCHEDULERS: dict[str | None, Callable[[model_config_pb2.ModelConfig, Sequence[ModelInstance]],
+                                      Scheduler]] = {
+    "sequence_batching": _sequence,
+    "dynamic_batching": _default,  # batching arrives with the dynamic batcher issue
+    None: _default,
+}
+
+
+def instance_specs(config: model_config_pb2.ModelConfig, source: ModelSource, version: int,
+                   options: ServerOptions) -> list[InstanceSpec]:
+    ring = int(options.backend_setting("python", "shm-default-byte-size", str(64 << 20)))
+    ring = max(ring, 1 << 20)
+    config_json = config_to_json(config)
+    decoupled = config.model_transaction_policy.decoupled
+    specs = []
+    for group in config.instance_group:
+        kind = _KIND.get(group.kind, "CPU")
+        devices = list(group.gpus) if kind == "GPU" and group.gpus else [0]
+        if kind == "GPU":
+            log.info("instance group '%s' of model '%s' is KIND_GPU: it runs on the CPU here",
+                     group.name, config.name)
+        n = 0
+        for device in devices:
+            for _ in range(max(1, group.count)):
+                specs.append(InstanceSpec(
+                    name=f"{group.name}_{n}",
+                    group_name=group.name,
+                    model_name=config.name,
+                    version=version,
+                    model_file=str(source.model_file(version)),
+                    model_dir=str(source.model_dir),
+                    version_dir=str(source.version_dirs[version]),
+                    config_json=config_json,
+                    decoupled=decoupled,
+                    kind=kind,
+                    device_id=device,
+                    ring_bytes=ring,
+                    log_verbose=options.log_verbose,
+                ))
+                n += 1
+    return specs
+
+
+class ModelFactory:
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+
+    def config_for(self, source: ModelSource) -> model_config_pb2.ModelConfig:
+        default_mbs = int(self.options.backend_setting("python", "default-max-batch-size", "4"))
+        return normalize_config(source.config, model_name=source.name,
+                                default_max_batch_size=default_mbs)
+
+    async def load(self, source: ModelSource, version: int) -> ModelVersion:
+        config = self.config_for(source)
+        stats = ModelStats(config.name, str(version))
+        instances = [PythonInstance(spec, stats)
+                     for spec in instance_specs(config, source, version, self.options)]
+        results = await asyncio.gather(*(i.start() for i in instances), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await asyncio.gather(*(i.stop() for i, r in zip(instances, results, strict=True)
+                                   if not isinstance(r, BaseException)))
+            first = errors[0]
+            if isinstance(first, InferenceServerError):
+                raise first
+            raise InferenceServerError(ErrorKind.INTERNAL, f"{type(first).__name__}: {first}")
+        oneof = config.WhichOneof("scheduling_choice")
+        scheduler = SCHEDULERS.get(oneof, _default)(config, instances)
+        return ModelVersion(
+            name=config.name,
+            version=version,
+            config=config,
+            signature=signature_of(config),
+            scheduler=scheduler,
+            instances=list(instances),
+            stats=stats,
+            decoupled=config.model_transaction_policy.decoupled,
+        )
+
+    async def unload(self, mv: ModelVersion) -> None:
+        mv.scheduler.close()
+        stops: list[Any] = [i.stop() for i in mv.instances]
+        await asyncio.gather(*stops, return_exceptions=True)

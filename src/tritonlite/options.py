@@ -1,0 +1,72 @@
+"""ServerOptions: every server setting, once. The CLI flags are generated from it.
+
+Flag names are Triton's (``--model-repository``, ``--exit-on-error``...), so a
+``tritonserver`` command line works with ``tritonlite`` unchanged. Each field's metadata
+holds its help text; boolean flags accept ``--flag``, ``--flag=true`` and ``--flag false``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def _opt(default: Any, help: str, *, repeat: bool = False, flag: str = "") -> Any:
+    kw: dict[str, Any] = {"metadata": {"help": help, "repeat": repeat, "flag": flag}}
+    if isinstance(default, (list, tuple)):
+        kw["default_factory"] = lambda: tuple(default)
+    else:
+        kw["default"] = default
+    return field(**kw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerOptions:
+    model_repository: tuple[str, ...] = _opt(
+        (), "Path to a model repository; repeat for several.", repeat=True)
+    model_control_mode: str = _opt("none", "none | explicit | poll (explicit/poll: later issue).")
+    load_model: tuple[str, ...] = _opt((), "Model to load at start in explicit mode.",
+                                       repeat=True)
+    strict_readiness: bool = _opt(True, "Ready only when every model is ready.")
+    exit_on_error: bool = _opt(True, "Exit if any model fails to load at start-up.")
+    exit_timeout_secs: int = _opt(30, "How long shutdown waits for in-flight requests.")
+    allow_grpc: bool = _opt(True, "Serve the gRPC protocol.")
+    grpc_port: int = _opt(8001, "gRPC port (0: any free port).")
+    grpc_address: str = _opt("0.0.0.0", "gRPC bind address.")
+    allow_http: bool = _opt(True, "Serve the HTTP/REST protocol.")
+    http_port: int = _opt(8000, "HTTP port (0: any free port).")
+    http_address: str = _opt("0.0.0.0", "HTTP bind address.")
+    http_max_input_size: int = _opt(64 << 20, "Largest accepted HTTP request body, in bytes.")
+    allow_metrics: bool = _opt(True, "Serve Prometheus metrics.")
+    metrics_port: int = _opt(8002, "Metrics port (0: any free port).")
+    metrics_address: str = _opt("0.0.0.0", "Metrics bind address.")
+    metrics_interval_ms: int = _opt(2000, "How often CPU/memory gauges refresh, in ms.")
+    disable_auto_complete_config: bool = _opt(
+        False, "Do not call a model's auto_complete_config.")
+    strict_model_config: bool = _opt(False, "Deprecated Triton alias of the flag above.")
+    model_config_name: str = _opt("", "Use <model>/configs/<name>.pbtxt when it exists.")
+    backend_config: tuple[str, ...] = _opt(
+        (), "backend,key=value (python: shm-default-byte-size, default-max-batch-size, ...).",
+        repeat=True)
+    log_verbose: int = _opt(0, "Verbose log level (model Logger.log_verbose shows at >= 1).")
+    log_info: bool = _opt(True, "Log info messages.")
+    log_warning: bool = _opt(True, "Log warnings.")
+    log_error: bool = _opt(True, "Log errors.")
+
+    def backend_setting(self, backend: str, key: str, default: str) -> str:
+        """The last ``--backend-config=backend,key=value`` given, else ``default``."""
+        value = default
+        for item in self.backend_config:
+            be, _, kv = item.partition(",")
+            k, _, v = kv.partition("=")
+            if be == backend and k == key:
+                value = v
+        return value
+
+    @property
+    def auto_complete(self) -> bool:
+        return not (self.disable_auto_complete_config or self.strict_model_config)
+
+
+def option_fields() -> list[Any]:
+    return list(fields(ServerOptions))

@@ -1,0 +1,69 @@
+"""What every scheduler shares: the Scheduler protocol, a clock seam and the idle pool.
+
+Schedulers run on the event loop thread only, so they need no locks. Time comes from a
+:class:`Clock`, so unit tests drive them with a fake clock and fake instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from tritonlite.core.interfaces import ModelInstance
+from tritonlite.core.types import ScheduledRequest
+
+
+class TimerHandle(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    def now_ns(self) -> int: ...
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> TimerHandle: ...
+
+
+class LoopClock:
+    """The real clock: monotonic nanoseconds and the running event loop's timers."""
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> TimerHandle:
+        return asyncio.get_running_loop().call_later(delay_s, fn)
+
+
+class Scheduler(Protocol):
+    """Takes admitted requests and decides which instance runs them, when, in which batch."""
+
+    def enqueue(self, job: ScheduledRequest) -> None:
+        """Queue ``job``; raises InferenceServerError if it is rejected (e.g. a sequence
+        request without START for an unknown sequence)."""
+        ...
+
+    def cancel(self, job: ScheduledRequest) -> None:
+        """Drop a queued job (its sink gets a CANCELLED error) or tell its instance."""
+        ...
+
+    def close(self) -> None:
+        """Stop timers; queued jobs are failed by the caller's unload path."""
+        ...
+
+
+class InstancePool:
+    """Idle/busy bookkeeping for a scheduler's instances, first idle first."""
+
+    def __init__(self, instances: Sequence[ModelInstance],
+                 on_idle: Callable[[ModelInstance], None]) -> None:
+        self.instances = list(instances)
+        self.idle: list[ModelInstance] = list(self.instances)
+        for inst in self.instances:
+            inst.on_idle = on_idle
+
+    def take(self) -> ModelInstance | None:
+        return self.idle.pop(0) if self.idle else None
+
+    def give_back(self, inst: ModelInstance) -> None:
+        if inst not in self.idle:
+            self.idle.append(inst)

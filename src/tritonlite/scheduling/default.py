@@ -1,0 +1,69 @@
+"""The default scheduler: one request per ``execute``, to whichever instance is idle.
+
+Triton's default scheduler for a model with neither ``dynamic_batching`` nor
+``sequence_batching``. Requests wait in one FIFO queue while every instance is busy, so a
+busy instance never holds up an idle one.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Sequence
+
+from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.interfaces import ModelInstance
+from tritonlite.core.types import InferenceResponse, ScheduledRequest
+from tritonlite.scheduling.base import Clock, InstancePool, LoopClock
+
+
+class DefaultScheduler:
+    def __init__(self, instances: Sequence[ModelInstance], clock: Clock | None = None) -> None:
+        self.clock = clock or LoopClock()
+        self.queue: collections.deque[ScheduledRequest] = collections.deque()
+        self.pool = InstancePool(instances, self._on_idle)
+        self._running: dict[int, ModelInstance] = {}
+
+    def enqueue(self, job: ScheduledRequest) -> None:
+        inst = self.pool.take()
+        if inst is None:
+            self.queue.append(job)
+        else:
+            self._dispatch(inst, job)
+
+    def _dispatch(self, inst: ModelInstance, job: ScheduledRequest) -> None:
+        job.queue_ns = self.clock.now_ns() - job.enqueue_ns
+        self._running[id(job)] = inst
+        sink = job.sink
+
+        def done(resp: InferenceResponse) -> None:
+            if resp.final:
+                self._running.pop(id(job), None)
+            sink(resp)
+
+        job.sink = done
+        inst.execute([job])
+
+    def _on_idle(self, inst: ModelInstance) -> None:
+        while self.queue:
+            job = self.queue.popleft()
+            if not job.cancelled:
+                self._dispatch(inst, job)
+                return
+        self.pool.give_back(inst)
+
+    def cancel(self, job: ScheduledRequest) -> None:
+        job.cancelled = True
+        inst = self._running.get(id(job))
+        if inst is not None:
+            inst.cancel(job)
+            return
+        try:
+            self.queue.remove(job)
+        except ValueError:
+            return
+        r = job.request
+        job.sink(InferenceResponse(r.model_name, r.model_version, r.id, error=InferenceServerError(
+            ErrorKind.CANCELLED, "request cancelled")))
+
+    def close(self) -> None:
+        pass

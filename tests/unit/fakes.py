@@ -1,0 +1,91 @@
+"""Fakes at the scheduler/instance seam: a manual clock and instances that record batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from tritonlite.core.tensor import Tensor
+from tritonlite.core.types import (
+    InferenceRequest,
+    InferenceResponse,
+    ScheduledRequest,
+    SequenceInfo,
+)
+
+
+class FakeTimer:
+    def __init__(self, clock: FakeClock, at: int, fn: Callable[[], None]) -> None:
+        self.clock, self.at, self.fn, self.cancelled = clock, at, fn, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0
+        self.timers: list[FakeTimer] = []
+
+    def now_ns(self) -> int:
+        return self.now
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> FakeTimer:
+        t = FakeTimer(self, self.now + int(delay_s * 1e9), fn)
+        self.timers.append(t)
+        return t
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1e9)
+        due = [t for t in self.timers if t.at <= self.now and not t.cancelled]
+        self.timers = [t for t in self.timers if t not in due]
+        for t in sorted(due, key=lambda t: t.at):
+            t.fn()
+
+
+class FakeInstance:
+    """Records each execute() batch; ``finish()`` answers the oldest running batch."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.on_idle: Callable[[FakeInstance], None] = lambda inst: None
+        self.batches: list[list[ScheduledRequest]] = []
+        self.running: list[ScheduledRequest] | None = None
+        self.cancelled: list[ScheduledRequest] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def execute(self, batch: Sequence[ScheduledRequest]) -> None:
+        assert self.running is None, "instance got a batch while busy"
+        self.running = list(batch)
+        self.batches.append(list(batch))
+
+    def cancel(self, job: ScheduledRequest) -> None:
+        self.cancelled.append(job)
+
+    def finish(self) -> list[ScheduledRequest]:
+        batch, self.running = self.running, None
+        assert batch is not None
+        for job in batch:
+            r = job.request
+            job.sink(InferenceResponse(r.model_name, "1", r.id))
+        self.on_idle(self)
+        return batch
+
+
+def job(cid: int | str = 0, *, start: bool = False, end: bool = False, rid: str = "",
+        sink: Callable[[InferenceResponse], None] | None = None, seq: bool = True,
+        ) -> ScheduledRequest:
+    t = Tensor.from_numpy("INPUT", np.zeros(1, np.float32))
+    req = InferenceRequest("m", [t], id=rid,
+                           sequence=SequenceInfo(cid, start, end) if seq else None)
+    return ScheduledRequest(req, sink or (lambda r: None), list(req.inputs), ("OUTPUT",), 0)
+
+
+def control_values(j: ScheduledRequest) -> dict[str, object]:
+    return {t.name: t.as_numpy().reshape(-1)[0] for t in j.inputs if t.name != "INPUT"}

@@ -22,8 +22,9 @@ from tritonlite.core.model import ModelVersion, signature_of
 from tritonlite.core.stats import ModelStats
 from tritonlite.options import ServerOptions
 from tritonlite.repository.loader import ModelSource
-from tritonlite.repository.normalize import normalize_config
+from tritonlite.repository.autofill import normalize_config
 from tritonlite.repository.pbtxt import config_to_json
+from tritonlite.repository.validate import validate_config
 from tritonlite.scheduling.base import Scheduler
 from tritonlite.scheduling.default import DefaultScheduler
 from tritonlite.scheduling.sequence import IDLE_NOTIFY_PARAMETER, SequenceScheduler
@@ -105,8 +106,10 @@ class ModelFactory:
 
     def config_for(self, source: ModelSource) -> model_config_pb2.ModelConfig:
         default_mbs = int(self.options.backend_setting("python", "default-max-batch-size", "4"))
-        return normalize_config(source.config, model_name=source.name,
-                                default_max_batch_size=default_mbs)
+        config = normalize_config(source.config, model_name=source.name,
+                                  default_max_batch_size=default_mbs)
+        validate_config(config, source.model_dir)
+        return config
 
     async def load(self, source: ModelSource, version: int) -> ModelVersion:
         config = self.config_for(source)

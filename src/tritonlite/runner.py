@@ -110,10 +110,9 @@ class Runner:
 
     async def start_frontends(self) -> None:
         for make in frontend_factories(self.opts):
-            label, address, fe = make(self.server, self.opts)
-            port = await fe.start()
+            _label, _address, fe = make(self.server, self.opts)
+            await fe.start()
             self.frontends.append(fe)
-            log.info("Started %s at %s:%d", label, address, port)
 
     async def shutdown(self) -> None:
         self.server.exiting = True

@@ -10,6 +10,7 @@ held fails with a clear error, and the instance restarts itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -153,10 +154,8 @@ class PythonInstance:
         if self._restart_task is not None:
             self._restart_task.cancel()
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
-            try:
+            with contextlib.suppress(OSError):
                 self._send(ipc.ShutdownMsg())
-            except OSError:
-                pass
         await self._teardown(graceful=True)
         self._fail_all(ErrorKind.UNAVAILABLE, f"model instance '{self.name}' was unloaded")
 
@@ -338,34 +337,42 @@ class PythonInstance:
 
     def _on_worker_exit(self) -> None:
         self._close_channel()
+        assert self._loop is not None
+        self._loop.create_task(self._handle_exit())
+
+    async def _handle_exit(self) -> None:
+        reason = await self._exit_reason(
+            "during initialization" if self._ready is not None and not self._ready.done()
+            else "while serving")
         if self._ready is not None and not self._ready.done():
-            self._ready.set_result(ipc.ReadyMsg(error=self._exit_reason("during initialization")))
+            self._ready.set_result(ipc.ReadyMsg(error=reason))
             return
         if self._stopping:
             return
-        reason = self._exit_reason("while serving")
         log.error("%s; restarting it", reason)
         self._fail_all(
             ErrorKind.INTERNAL,
             f"Failed to process the request(s) for model '{self.spec.group_name}', "
             f"message: {reason}. The instance is being restarted.",
         )
-        assert self._loop is not None
-        self._restart_task = self._loop.create_task(self._restart())
+        self._restart_task = asyncio.get_running_loop().create_task(self._restart())
 
-    def _exit_reason(self, when: str) -> str:
-        code = self._proc.poll() if self._proc is not None else None
-        if code is None and self._proc is not None:
+    async def _exit_reason(self, when: str) -> str:
+        code: int | None = None
+        proc = self._proc
+        if proc is not None:
+            loop = asyncio.get_running_loop()
             try:
-                code = self._proc.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
+                code = await asyncio.wait_for(loop.run_in_executor(None, proc.wait), 2.0)
+            except TimeoutError:
                 code = None
         if code is not None and code < 0:
             how = f"killed by {signal.Signals(-code).name}"
         else:
             how = f"exit code {code}"
         return (f"Stub process '{self.name}' is not healthy: the worker process "
-                f"(pid {self.pid}) exited unexpectedly {when} ({how})")
+                f"(pid {self.pid or (proc.pid if proc else 0)}) exited unexpectedly {when} "
+                f"({how})")
 
     async def _restart(self) -> None:
         delay = 0.1

@@ -35,6 +35,13 @@ from tritonlite.backends.python.shm import RingReader, RingWriter
 from tritonlite.core.tensor import DataType, deserialize_bytes, serialize_bytes
 
 _INTERNAL = 1
+_CODES: dict[DataType, int] = {
+    DataType.BOOL: 1, DataType.UINT8: 2, DataType.UINT16: 3, DataType.UINT32: 4,
+    DataType.UINT64: 5, DataType.INT8: 6, DataType.INT16: 7, DataType.INT32: 8,
+    DataType.INT64: 9, DataType.FP16: 10, DataType.FP32: 11, DataType.FP64: 12,
+    DataType.BYTES: 13, DataType.BF16: 14,
+}
+_DATATYPES: dict[int, DataType] = {v: k for k, v in _CODES.items()}
 
 
 def _model_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
@@ -136,15 +143,15 @@ class Stub:
         if dt is DataType.BYTES:
             arr = deserialize_bytes(buf).reshape(ref.shape)
         elif dt is DataType.BF16:
-            arr = np.frombuffer(buf, dtype=np.uint16).reshape(ref.shape)
+            arr = np.frombuffer(buf, dtype="<u2").reshape(ref.shape)
         else:
             arr = np.frombuffer(buf, dtype=dt.numpy_dtype).reshape(ref.shape)
-        return pb_utils.Tensor(ref.name, arr)
+        return pb_utils.Tensor._from_array(ref.name, arr, _CODES[dt])
 
     def _output(self, tensor: Any) -> ipc.TensorRef:
         assert self.resp_ring is not None
-        arr = tensor.as_numpy()
-        dt = DataType.from_numpy(arr.dtype)
+        arr = tensor._data()
+        dt = _DATATYPES[tensor.triton_dtype()]
         shape = tuple(int(d) for d in arr.shape)
         if dt is DataType.BYTES:
             data = serialize_bytes(arr)
@@ -152,7 +159,7 @@ class Stub:
             if pos is None:
                 return ipc.TensorRef(tensor.name(), dt.value, shape, len(data), inline=data)
             return ipc.TensorRef(tensor.name(), dt.value, shape, len(data), pos=pos)
-        want = dt.numpy_dtype
+        want = np.dtype("<u2") if dt is DataType.BF16 else dt.numpy_dtype
         nbytes = arr.size * want.itemsize
         got = self.resp_ring.alloc(nbytes)
         if got is None:

@@ -1,0 +1,197 @@
+"""PythonInstance with real worker processes (no sockets to clients, no frontends)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tritonlite.backends.python.instances import InstanceSpec, PythonInstance
+from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.stats import ModelStats
+from tritonlite.core.tensor import Tensor
+from tritonlite.core.types import InferenceRequest, InferenceResponse, ScheduledRequest
+from tritonlite.scheduling.default import DefaultScheduler
+
+MODEL = '''
+import json, os, time
+import numpy as np
+import triton_python_backend_utils as pb_utils
+from utils import VALUE
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.args = args
+        if os.environ.get("FAIL_INIT_" + args["model_name"]):
+            raise pb_utils.TritonModelException("cannot init: weights missing")
+
+    def execute(self, requests):
+        out = []
+        for r in requests:
+            x = pb_utils.get_input_tensor_by_name(r, "INPUT").as_numpy()
+            mode = r.parameters() and json.loads(r.parameters()).get("mode")
+            if mode == "crash":
+                os.kill(os.getpid(), 9)
+            if mode == "raise":
+                raise ValueError("boom from execute")
+            if mode == "none":
+                return None
+            if mode == "error":
+                out.append(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError("custom error message",
+                                               pb_utils.TritonError.NOT_FOUND)))
+                continue
+            if mode == "sleep":
+                time.sleep(0.3)
+            meta = np.array([json.dumps({"value": VALUE, "pid": os.getpid(),
+                                         "name": self.args["model_instance_name"]})],
+                            dtype=np.object_)
+            out.append(pb_utils.InferenceResponse([
+                pb_utils.Tensor("OUTPUT", x * 2),
+                pb_utils.Tensor("META", meta),
+            ]))
+        return out
+'''
+
+
+def line_of(text: str) -> int:
+    return textwrap.dedent(MODEL).splitlines().index(
+        next(ln for ln in textwrap.dedent(MODEL).splitlines() if text in ln)) + 1
+
+
+def make_model(root: Path, name: str, value: int) -> Path:
+    d = root / name / "1"
+    d.mkdir(parents=True)
+    (d / "model.py").write_text(textwrap.dedent(MODEL))
+    (d / "utils.py").write_text(f"VALUE = {value}\n")
+    return root / name
+
+
+def spec(model_dir: Path, index: int = 0) -> InstanceSpec:
+    name = model_dir.name
+    return InstanceSpec(
+        name=f"{name}_0_{index}", group_name=f"{name}_0", model_name=name, version=1,
+        model_file=str(model_dir / "1" / "model.py"), model_dir=str(model_dir),
+        version_dir=str(model_dir / "1"), config_json=json.dumps({"name": name}),
+        decoupled=False, ring_bytes=1 << 20)
+
+
+async def call(sched: DefaultScheduler, x: np.ndarray, mode: str = "") -> InferenceResponse:
+    fut: asyncio.Future[InferenceResponse] = asyncio.get_running_loop().create_future()
+    req = InferenceRequest("m", [Tensor.from_numpy("INPUT", x)],
+                           parameters={"mode": mode} if mode else {})
+    job = ScheduledRequest(req, lambda r: fut.done() or fut.set_result(r), list(req.inputs),
+                           ("OUTPUT", "META"), 0)
+    sched.enqueue(job)
+    return await asyncio.wait_for(fut, 30)
+
+
+def meta(resp: InferenceResponse) -> dict[str, object]:
+    (m,) = [t for t in resp.outputs if t.name == "META"]
+    return json.loads(m.as_numpy()[0])
+
+
+async def test_execute_roundtrip_large_and_small(tmp_path: Path) -> None:
+    inst = PythonInstance(spec(make_model(tmp_path, "a", 1)), ModelStats("a", "1"))
+    await inst.start()
+    try:
+        sched = DefaultScheduler([inst])
+        for n in (4, 300_000):  # the big one does not fit the 1 MiB ring: goes inline
+            x = np.arange(n, dtype=np.float32)
+            resp = await call(sched, x)
+            (out,) = [t for t in resp.outputs if t.name == "OUTPUT"]
+            np.testing.assert_array_equal(out.as_numpy(), x * 2)
+        assert meta(resp)["name"] == "a_0_0"
+        assert inst.stats.execution_count == 2
+    finally:
+        await inst.stop()
+
+
+async def test_each_model_sees_its_own_utils(tmp_path: Path) -> None:
+    a = PythonInstance(spec(make_model(tmp_path, "a", 1)), ModelStats("a", "1"))
+    b = PythonInstance(spec(make_model(tmp_path, "b", 2)), ModelStats("b", "1"))
+    await asyncio.gather(a.start(), b.start())
+    try:
+        ra = await call(DefaultScheduler([a]), np.zeros(1, np.float32))
+        rb = await call(DefaultScheduler([b]), np.zeros(1, np.float32))
+        assert meta(ra)["value"] == 1
+        assert meta(rb)["value"] == 2
+        assert meta(ra)["pid"] != meta(rb)["pid"] != os.getpid()
+    finally:
+        await asyncio.gather(a.stop(), b.stop())
+
+
+async def test_errors_from_the_model(tmp_path: Path) -> None:
+    inst = PythonInstance(spec(make_model(tmp_path, "raises", 1)), ModelStats("raises", "1"))
+    await inst.start()
+    try:
+        sched = DefaultScheduler([inst])
+        resp = await call(sched, np.zeros(1, np.float32), "raise")
+        assert resp.error is not None and resp.error.kind is ErrorKind.INTERNAL
+        assert resp.error.message.startswith(
+            "Failed to process the request(s) for model 'raises_0', message: ValueError: boom "
+            "from execute\n\nAt:\n  ")
+        assert resp.error.message.endswith(
+            f"model.py({line_of('boom from execute')}): execute\n")
+        resp = await call(sched, np.zeros(1, np.float32), "error")
+        assert resp.error is not None and resp.error.kind is ErrorKind.NOT_FOUND
+        assert resp.error.message == "custom error message"
+        resp = await call(sched, np.zeros(1, np.float32), "none")  # Triton hangs here
+        assert resp.error is not None and "returned None" in resp.error.message
+        assert (await call(sched, np.ones(1, np.float32))).error is None
+    finally:
+        await inst.stop()
+
+
+async def test_crash_fails_request_and_restarts(tmp_path: Path) -> None:
+    inst = PythonInstance(spec(make_model(tmp_path, "crashy", 1)), ModelStats("crashy", "1"))
+    await inst.start()
+    try:
+        sched = DefaultScheduler([inst])
+        first_pid = inst.pid
+        resp = await call(sched, np.zeros(1, np.float32), "crash")
+        assert resp.error is not None
+        assert "exited unexpectedly while serving (killed by SIGKILL)" in resp.error.message
+        assert "is being restarted" in resp.error.message
+        resp = await call(sched, np.ones(2, np.float32))  # queued until the restart is done
+        assert resp.error is None
+        assert meta(resp)["pid"] != first_pid
+    finally:
+        await inst.stop()
+
+
+async def test_initialize_failure_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAIL_INIT_bad", "1")
+    inst = PythonInstance(spec(make_model(tmp_path, "bad", 1)), ModelStats("bad", "1"))
+    with pytest.raises(InferenceServerError) as ei:
+        await inst.start()
+    msg = ei.value.message
+    assert msg.startswith("TritonModelException: cannot init: weights missing\n\nAt:\n  ")
+    assert msg.endswith(f"model.py({line_of('weights missing')}): initialize\n")
+
+
+async def test_syntax_error_reason(tmp_path: Path) -> None:
+    d = tmp_path / "syn" / "1"
+    d.mkdir(parents=True)
+    (d / "model.py").write_text("def broken(:\n")
+    inst = PythonInstance(spec(tmp_path / "syn"), ModelStats("syn", "1"))
+    with pytest.raises(InferenceServerError) as ei:
+        await inst.start()
+    assert ei.value.message.startswith("SyntaxError: ")
+    assert "(model.py, line 1)" in ei.value.message
+
+
+async def test_killed_during_initialize_is_a_load_failure(tmp_path: Path) -> None:
+    d = tmp_path / "dies" / "1"
+    d.mkdir(parents=True)
+    (d / "model.py").write_text("import os\nos.kill(os.getpid(), %d)\n" % signal.SIGKILL)
+    inst = PythonInstance(spec(tmp_path / "dies"), ModelStats("dies", "1"))
+    with pytest.raises(InferenceServerError, match="exited unexpectedly during initialization"):
+        await inst.start()

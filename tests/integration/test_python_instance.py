@@ -136,7 +136,7 @@ async def test_errors_from_the_model(tmp_path: Path) -> None:
         resp = await call(sched, np.zeros(1, np.float32), "raise")
         assert resp.error is not None and resp.error.kind is ErrorKind.INTERNAL
         assert resp.error.message.startswith(
-            "Failed to process the request(s) for model 'raises_0', message: ValueError: boom "
+            "Failed to process the request(s) for model 'raises_0_0', message: ValueError: boom "
             "from execute\n\nAt:\n  ")
         assert resp.error.message.endswith(
             f"model.py({line_of('boom from execute')}): execute\n")

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = (
     "classification",
+    "binary_tensor_data",
     "sequence",
     "model_repository",
     "schedule_policy",
@@ -148,7 +149,7 @@ class InferenceServer:
                 stats.pending -= 1
                 now = time.monotonic_ns()
                 if resp.error is None:
-                    stats.record_success(now - start, job.queue_ns)
+                    stats.record_success(now - start, job.queue_ns, job.compute_ns, job.batch_size)
                 else:
                     reason = "CANCELED" if resp.error.kind is ErrorKind.CANCELLED else "BACKEND"
                     stats.record_failure(now - start, reason)

@@ -62,9 +62,17 @@ class ModelStats:
     batch_stats: dict[int, BatchStat] = field(default_factory=dict)
     failures: FailureCounts = field(default_factory=FailureCounts)
 
-    def record_success(self, request_ns: int, queue_ns: int) -> None:
-        self.inference_stats.success.add(request_ns)
-        self.inference_stats.queue.add(queue_ns)
+    def record_success(self, request_ns: int, queue_ns: int, compute: tuple[int, int, int],
+                       batch_size: int = 1) -> None:
+        """A request that succeeded. Triton counts inferences and per-request compute time
+        only for successful requests; ``compute`` is its execute's (input, infer, output) ns."""
+        s = self.inference_stats
+        s.success.add(request_ns)
+        s.queue.add(queue_ns)
+        s.compute_input.add(compute[0])
+        s.compute_infer.add(compute[1])
+        s.compute_output.add(compute[2])
+        self.inference_count += batch_size
         self.last_inference_ms = time.time_ns() // 1_000_000
 
     def record_failure(self, request_ns: int, reason: str = "BACKEND") -> None:
@@ -72,16 +80,11 @@ class ModelStats:
         setattr(self.failures, reason, getattr(self.failures, reason) + 1)
         self.last_inference_ms = time.time_ns() // 1_000_000
 
-    def record_execution(
-        self, batch_size: int, input_ns: int, infer_ns: int, output_ns: int, requests: int
-    ) -> None:
-        """One ``execute`` over ``requests`` requests whose batch sizes sum to ``batch_size``."""
+    def record_execution(self, batch_size: int, input_ns: int, infer_ns: int,
+                         output_ns: int) -> None:
+        """One ``execute`` call (successful or not) over requests whose batch sizes sum to
+        ``batch_size``."""
         self.execution_count += 1
-        self.inference_count += batch_size
-        s = self.inference_stats
-        s.compute_input.add(input_ns, requests)
-        s.compute_infer.add(infer_ns, requests)
-        s.compute_output.add(output_ns, requests)
         b = self.batch_stats.get(batch_size)
         if b is None:
             b = self.batch_stats[batch_size] = BatchStat(batch_size)

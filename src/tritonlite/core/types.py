@@ -144,4 +144,5 @@ class ScheduledRequest:
     enqueue_ns: int
     batch_size: int = 1
     queue_ns: int = 0
+    compute_ns: tuple[int, int, int] = (0, 0, 0)  # its execute's input/infer/output time
     cancelled: bool = False

@@ -1,8 +1,9 @@
 """Request validation against a model's config, with Triton's error texts verbatim.
 
 Order and wording follow Triton's ``InferenceRequest::Normalize``: requested outputs, input
-count, batch dimension, data type, shape, byte size (BYTES: element count), then the
-correlation-id type for sequence models. Pure: no I/O, no scheduling.
+count, batch dimension, data type, shape, byte size (BYTES: element count). A string
+sequence id is accepted whatever the CORRID control's type, as Triton 2.51 accepts it (the
+sequence batcher gives numeric CORRID controls a stable hash of the string). Pure: no I/O, no scheduling.
 """
 
 from __future__ import annotations
@@ -155,15 +156,4 @@ def validate_request(
                     f"{_prefix(request)}input byte size mismatch for input '{n}' for model "
                     f"'{name}'. Expected {expected}, got {got_b}")
 
-    if sig.corrid_datatype is not None and request.sequence is not None:
-        cid = request.sequence.correlation_id
-        want = sig.corrid_datatype
-        if isinstance(cid, str) and want is not DataType.BYTES and cid != "":
-            raise invalid_arg(
-                f"{_prefix(request)}sequence batching control '{sig.corrid_control_name}' "
-                f"data-type is 'BYTES', but model '{name}' expects '{want.value}'")
-        if isinstance(cid, int) and cid != 0 and want is DataType.BYTES:
-            raise invalid_arg(
-                f"{_prefix(request)}sequence batching control '{sig.corrid_control_name}' "
-                f"data-type is 'UINT64', but model '{name}' expects 'BYTES'")
     return outputs, max(batch, 1)

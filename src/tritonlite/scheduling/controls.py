@@ -82,8 +82,8 @@ class SequenceControls:
             arr = np.full(self.shape, str(cid).encode("utf-8"), dtype=np.object_)
             return Tensor(c.name, c.dtype, self.shape, array=arr)
         if isinstance(cid, str):
-            # Triton 2.51 passes garbage here; a stable 64-bit hash keeps string-id
-            # sequences distinguishable for models that key state by CORRID.
+            # Triton 2.51 passes the string's wire bytes reinterpreted (garbage) here; a
+            # stable 64-bit hash keeps string-id sequences apart for models keyed by CORRID.
             value = int(cid) if cid.isdigit() else _fnv1a64(cid)
         else:
             value = cid

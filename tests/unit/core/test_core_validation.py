@@ -89,10 +89,9 @@ def test_bytes_element_count() -> None:
         "model 's', got 2")
 
 
-def test_string_id_with_numeric_corrid_is_rejected() -> None:
+def test_string_id_with_numeric_corrid_is_accepted() -> None:
     sig = ModelSignature("seq", 0, {"I": InputSpec("I", DataType.FP32, (1,))}, ("O",),
                          corrid_datatype=DataType.UINT64, corrid_control_name="CORRID")
     req = InferenceRequest("seq", [t("I", np.zeros(1, np.float32))],
                            sequence=SequenceInfo("abc", start=True))
-    assert err(req, sig) == ("[request id: <id_unknown>] sequence batching control 'CORRID' "
-                             "data-type is 'BYTES', but model 'seq' expects 'UINT64'")
+    assert validate_request(req, sig) == (("O",), 1)

@@ -315,16 +315,13 @@ class PythonInstance:
 
     def _on_batch_done(self, msg: ipc.BatchDoneMsg) -> None:
         entries = self._batches.pop(msg.batch_id, [])
+        timing = (msg.input_ns, msg.infer_ns, msg.output_ns)
+        for p in entries:
+            p.job.compute_ns = timing
         for r in msg.responses:
             self._deliver(r)
         if entries:
-            self.stats.record_execution(
-                sum(p.job.batch_size for p in entries),
-                msg.input_ns,
-                msg.infer_ns,
-                msg.output_ns,
-                len(entries),
-            )
+            self.stats.record_execution(sum(p.job.batch_size for p in entries), *timing)
         self.on_idle(self)
 
     def _fail_all(self, kind: ErrorKind, message: str) -> None:
@@ -352,7 +349,7 @@ class PythonInstance:
         log.error("%s; restarting it", reason)
         self._fail_all(
             ErrorKind.INTERNAL,
-            f"Failed to process the request(s) for model '{self.spec.group_name}', "
+            f"Failed to process the request(s) for model '{self.name}', "
             f"message: {reason}. The instance is being restarted.",
         )
         self._restart_task = asyncio.get_running_loop().create_task(self._restart())

@@ -198,7 +198,7 @@ class Stub:
     def _failure(self, message: str) -> str:
         assert self.init is not None
         return (
-            f"Failed to process the request(s) for model '{self.init.group_name}', "
+            f"Failed to process the request(s) for model '{self.init.args['model_instance_name']}', "
             f"message: {message}"
         )
 

@@ -21,8 +21,8 @@ from tritonlite.core.interfaces import ModelInstance
 from tritonlite.core.model import ModelVersion, signature_of
 from tritonlite.core.stats import ModelStats
 from tritonlite.options import ServerOptions
-from tritonlite.repository.loader import ModelSource
 from tritonlite.repository.autofill import normalize_config
+from tritonlite.repository.loader import ModelSource
 from tritonlite.repository.pbtxt import config_to_json
 from tritonlite.repository.validate import validate_config
 from tritonlite.scheduling.base import Scheduler

@@ -108,9 +108,7 @@ def serialize_bytes(array: np.ndarray) -> bytes:
     for item in array.reshape(-1, order="C"):
         if isinstance(item, str):
             b = item.encode("utf-8")
-        elif isinstance(item, (bytes, bytearray, memoryview)):
-            b = bytes(item)
-        elif isinstance(item, np.bytes_):
+        elif isinstance(item, (bytes, bytearray, memoryview, np.bytes_)):
             b = bytes(item)
         else:
             b = str(item).encode("utf-8")

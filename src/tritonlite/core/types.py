@@ -51,8 +51,9 @@ class RequestedOutput:
 class InferenceRequest:
     """One inference request as the core sees it.
 
-    ``model_version`` is the version as the client spelled it ("" = latest ready version). ``requested_outputs`` empty means
-    all outputs of the model. ``timeout_us`` 0 means none. ``priority`` 0 means default.
+    ``model_version`` is the version as the client spelled it ("" = latest ready version).
+    ``requested_outputs`` empty means all outputs of the model. ``timeout_us`` 0 means
+    none. ``priority`` 0 means default.
     """
 
     model_name: str
@@ -144,5 +145,5 @@ class ScheduledRequest:
     enqueue_ns: int
     batch_size: int = 1
     queue_ns: int = 0
-    compute_ns: tuple[int, int, int] = (0, 0, 0)  # its execute's input/infer/output time
+    compute_ns: tuple[int, int, int] = (0, 0, 0)  # its execute's input/infer/output ns
     cancelled: bool = False

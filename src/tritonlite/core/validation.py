@@ -2,8 +2,9 @@
 
 Order and wording follow Triton's ``InferenceRequest::Normalize``: requested outputs, input
 count, batch dimension, data type, shape, byte size (BYTES: element count). A string
-sequence id is accepted whatever the CORRID control's type, as Triton 2.51 accepts it (the
-sequence batcher gives numeric CORRID controls a stable hash of the string). Pure: no I/O, no scheduling.
+sequence id is accepted whatever the CORRID control's type, as Triton 2.51 accepts it
+(the sequence batcher gives numeric CORRID controls a stable hash of the string).
+Pure: no I/O, no scheduling.
 """
 
 from __future__ import annotations

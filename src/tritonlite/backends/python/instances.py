@@ -279,9 +279,9 @@ class PythonInstance:
                 self._on_batch_done(msg)
             elif isinstance(msg, ipc.ResponseMsg):
                 self._deliver(msg)
-            elif isinstance(msg, ipc.ReadyMsg):
-                if self._ready is not None and not self._ready.done():
-                    self._ready.set_result(msg)
+            elif (isinstance(msg, ipc.ReadyMsg) and self._ready is not None
+                  and not self._ready.done()):
+                self._ready.set_result(msg)
 
     # ---- responses --------------------------------------------------------------------------
     def _tensor(self, ref: ipc.TensorRef) -> Tensor:

@@ -13,6 +13,7 @@ Layout: a 64-byte header (uint64 tail at offset 0) followed by ``capacity`` data
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import secrets
 import struct
@@ -57,15 +58,11 @@ class _Segment:
 
     def close(self) -> None:
         self.buf.release()
-        try:
+        with contextlib.suppress(BufferError):  # a view is still alive; the mapping dies with us
             self.shm.close()
-        except BufferError:  # a view is still alive somewhere; the mapping dies with us
-            pass
         if self.owner:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.shm.unlink()
-            except FileNotFoundError:
-                pass
 
 
 class RingWriter:

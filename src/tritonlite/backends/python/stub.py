@@ -198,8 +198,8 @@ class Stub:
     def _failure(self, message: str) -> str:
         assert self.init is not None
         return (
-            f"Failed to process the request(s) for model '{self.init.args['model_instance_name']}', "
-            f"message: {message}"
+            "Failed to process the request(s) for model "
+            f"'{self.init.args['model_instance_name']}', message: {message}"
         )
 
     def execute(self, msg: ipc.ExecuteMsg) -> None:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpcaio
-from conftest import ROOT
 
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "jpeg_stream" / "sample.mp4"
 
 

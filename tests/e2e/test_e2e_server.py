@@ -9,12 +9,16 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from conftest import ROOT, ServerFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+ServerFactory = Callable[..., Any]
 
 SLOW = '''
 import time

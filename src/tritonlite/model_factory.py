@@ -17,7 +17,7 @@ from tritonclient.grpc import model_config_pb2
 
 from tritonlite.backends.python.instances import InstanceSpec, PythonInstance
 from tritonlite.core.errors import ErrorKind, InferenceServerError
-from tritonlite.core.interfaces import ModelInstance
+from tritonlite.core.interfaces import ModelInstance, ServerApi
 from tritonlite.core.model import ModelVersion, signature_of
 from tritonlite.core.stats import ModelStats
 from tritonlite.options import ServerOptions
@@ -101,8 +101,9 @@ def instance_specs(config: model_config_pb2.ModelConfig, source: ModelSource, ve
 
 
 class ModelFactory:
-    def __init__(self, options: ServerOptions) -> None:
+    def __init__(self, options: ServerOptions, server: ServerApi | None = None) -> None:
         self.options = options
+        self.server = server  # reached by models through BLS and pb_utils.load_model
 
     def config_for(self, source: ModelSource) -> model_config_pb2.ModelConfig:
         default_mbs = int(self.options.backend_setting("python", "default-max-batch-size", "4"))
@@ -114,7 +115,7 @@ class ModelFactory:
     async def load(self, source: ModelSource, version: int) -> ModelVersion:
         config = self.config_for(source)
         stats = ModelStats(config.name, str(version))
-        instances = [PythonInstance(spec, stats)
+        instances = [PythonInstance(spec, stats, self.server)
                      for spec in instance_specs(config, source, version, self.options)]
         results = await asyncio.gather(*(i.start() for i in instances), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]

@@ -69,7 +69,7 @@ class Runner:
         self.opts = opts
         self.registry = Registry()
         self.server = InferenceServer(self.registry, strict_readiness=opts.strict_readiness)
-        self.factory = ModelFactory(opts)
+        self.factory = ModelFactory(opts, self.server)
         self.loaded: list[ModelVersion] = []
         self.frontends: list[Frontend] = []
         self.stop_event = asyncio.Event()

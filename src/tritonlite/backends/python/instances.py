@@ -20,15 +20,25 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tritonlite.backends.python import ipc
 from tritonlite.backends.python.shm import RingReader, RingWriter
 from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.interfaces import ServerApi
 from tritonlite.core.stats import ModelStats
 from tritonlite.core.tensor import DataType, Tensor
-from tritonlite.core.types import InferenceResponse, ScheduledRequest
+from tritonlite.core.types import (
+    FLAG_SEQUENCE_END,
+    FLAG_SEQUENCE_START,
+    InferenceRequest,
+    InferenceResponse,
+    RequestedOutput,
+    ScheduledRequest,
+    SequenceInfo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +89,10 @@ class _Pending:
 class PythonInstance:
     """One worker process running one instance of a model."""
 
-    def __init__(self, spec: InstanceSpec, stats: ModelStats) -> None:
+    def __init__(self, spec: InstanceSpec, stats: ModelStats,
+                 server: ServerApi | None = None) -> None:
         self.spec = spec
+        self.server = server  # for BLS and model control from the model
         self.name = spec.name
         self.stats = stats
         self.on_idle: Callable[[PythonInstance], None] = lambda inst: None
@@ -98,6 +110,7 @@ class PythonInstance:
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restart_task: asyncio.Task[None] | None = None
+        self._bls_tasks: dict[int, asyncio.Task[None]] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -189,20 +202,9 @@ class PythonInstance:
         version = str(self.spec.version)
         entries: list[_Pending] = []
         msgs = []
-        ring = self._req_ring
         for job in batch:
             key = next(_keys)
-            refs = []
-            for t in job.inputs:
-                raw = t.raw()
-                nbytes = len(raw) if isinstance(raw, bytes) else raw.nbytes
-                pos = ring.write(raw) if nbytes else 0
-                if pos is None:  # ring full: this tensor travels in the frame instead
-                    refs.append(ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes,
-                                              inline=bytes(raw)))
-                else:
-                    refs.append(ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes,
-                                              pos=pos))
+            refs = [self._ring_ref(t) for t in job.inputs]  # ring full: inline in the frame
             r = job.request
             msgs.append(
                 ipc.RequestMsg(
@@ -279,9 +281,99 @@ class PythonInstance:
                 self._on_batch_done(msg)
             elif isinstance(msg, ipc.ResponseMsg):
                 self._deliver(msg)
+            elif isinstance(msg, ipc.BlsRequestMsg):
+                inputs = [self._tensor(ref) for ref in msg.inputs]  # drain the ring now
+                self._spawn(msg.call_id, self._bls(msg, inputs))
+            elif isinstance(msg, ipc.BlsCancelMsg):
+                task = self._bls_tasks.get(msg.call_id)
+                if task is not None:
+                    task.cancel()
+            elif isinstance(msg, ipc.ControlMsg):
+                self._spawn(msg.call_id, self._control(msg))
             elif (isinstance(msg, ipc.ReadyMsg) and self._ready is not None
                   and not self._ready.done()):
                 self._ready.set_result(msg)
+
+    # ---- BLS and model control from the model ------------------------------------------------
+    def _spawn(self, call_id: int, coro: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)
+        self._bls_tasks[call_id] = task
+        task.add_done_callback(lambda t: self._bls_tasks.pop(call_id, None))
+
+    def _ring_ref(self, t: Tensor) -> ipc.TensorRef:
+        assert self._req_ring is not None
+        raw = t.raw()
+        nbytes = len(raw) if isinstance(raw, bytes) else raw.nbytes
+        pos = self._req_ring.write(raw) if nbytes else 0
+        if pos is None:
+            return ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes, inline=bytes(raw))
+        return ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes, pos=pos)
+
+    def _reply(self, msg: object) -> None:
+        with contextlib.suppress(OSError):  # the worker died meanwhile
+            self._send(msg)
+
+    async def _bls(self, msg: ipc.BlsRequestMsg, inputs: list[Tensor]) -> None:
+        cid = msg.correlation_id
+        seq = None
+        if cid not in (0, "") or msg.flags:
+            seq = SequenceInfo(cid, bool(msg.flags & FLAG_SEQUENCE_START),
+                               bool(msg.flags & FLAG_SEQUENCE_END))
+        request = InferenceRequest(
+            model_name=msg.model_name, inputs=inputs, model_version=msg.model_version,
+            id=msg.request_id, parameters=msg.parameters, sequence=seq,
+            requested_outputs=[RequestedOutput(n) for n in msg.requested_output_names],
+            timeout_us=msg.timeout_us)
+        if self.server is None:
+            self._reply(ipc.BlsResponseMsg(msg.call_id, error_code=int(ErrorKind.INTERNAL),
+                                           error_message="BLS is not available"))
+            return
+        try:
+            if not msg.decoupled:
+                resp = await self.server.infer(request)
+                self._reply(self._bls_response(msg.call_id, resp, final=True))
+                return
+            async for resp in self.server.infer_stream(request):
+                empty = resp.final and not resp.outputs and resp.error is None
+                self._reply(self._bls_response(msg.call_id, resp, final=resp.final,
+                                               empty_final=empty))
+        except InferenceServerError as exc:
+            self._reply(ipc.BlsResponseMsg(msg.call_id, error_code=int(exc.kind),
+                                           error_message=exc.message))
+        except asyncio.CancelledError:
+            self._reply(ipc.BlsResponseMsg(msg.call_id, error_code=int(ErrorKind.CANCELLED),
+                                           error_message="BLS request cancelled"))
+
+    def _bls_response(self, call_id: int, resp: InferenceResponse, *, final: bool,
+                      empty_final: bool = False) -> ipc.BlsResponseMsg:
+        if resp.error is not None:
+            return ipc.BlsResponseMsg(call_id, error_code=int(resp.error.kind),
+                                      error_message=resp.error.message, final=final)
+        return ipc.BlsResponseMsg(call_id, tuple(self._ring_ref(t) for t in resp.outputs),
+                                  final=final, parameters=dict(resp.parameters),
+                                  empty_final=empty_final)
+
+    async def _control(self, msg: ipc.ControlMsg) -> None:
+        try:
+            if self.server is None:
+                raise InferenceServerError(ErrorKind.UNAVAILABLE, "no server")
+            if msg.op == "load":
+                params: dict[str, object] = dict(msg.files)
+                if msg.config:
+                    params["config"] = msg.config
+                await self.server.load_model(msg.name, params or None)
+                self._reply(ipc.ControlReplyMsg(msg.call_id))
+            elif msg.op == "unload":
+                await self.server.unload_model(msg.name, msg.unload_dependents)
+                self._reply(ipc.ControlReplyMsg(msg.call_id))
+            else:
+                version = "" if msg.version < 0 else str(msg.version)
+                ready = self.server.model_ready(msg.name, version)
+                self._reply(ipc.ControlReplyMsg(msg.call_id, result=ready))
+        except InferenceServerError as exc:
+            self._reply(ipc.ControlReplyMsg(msg.call_id, error_code=int(exc.kind),
+                                            error_message=exc.message))
 
     # ---- responses --------------------------------------------------------------------------
     def _tensor(self, ref: ipc.TensorRef) -> Tensor:
@@ -291,6 +383,7 @@ class PythonInstance:
             raw = b""
         else:
             assert self._resp_ring is not None
+            self._resp_ring.claim(ref.pos, ref.nbytes)
             view = self._resp_ring.view(ref.pos, ref.nbytes)
             raw = bytes(view)
             view.release()

@@ -72,6 +72,27 @@ class ShutdownMsg:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class BlsResponseMsg:
+    """One response to a BLS call (outputs in the request ring); the last has final."""
+
+    call_id: int
+    outputs: tuple[TensorRef, ...] = ()
+    error_code: int = -1
+    error_message: str = ""
+    final: bool = True
+    parameters: dict[str, Any] = field(default_factory=dict)
+    empty_final: bool = False  # a flag-only final response of a decoupled model
+
+
+@dataclass(frozen=True, slots=True)
+class ControlReplyMsg:
+    call_id: int
+    error_code: int = -1
+    error_message: str = ""
+    result: bool = False
+
+
 # ---- worker -> server -------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ReadyMsg:
@@ -99,6 +120,41 @@ class BatchDoneMsg:
     input_ns: int
     infer_ns: int
     output_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlsRequestMsg:
+    """A model's ``InferenceRequest.exec()``: inputs are in the *response* ring."""
+
+    call_id: int
+    model_name: str
+    model_version: str
+    request_id: str
+    correlation_id: int | str
+    flags: int
+    parameters: dict[str, Any]
+    requested_output_names: tuple[str, ...]
+    timeout_us: int
+    inputs: tuple[TensorRef, ...]
+    decoupled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BlsCancelMsg:
+    call_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlMsg:
+    """``pb_utils.load_model`` / ``unload_model`` / ``is_model_ready`` from a model."""
+
+    call_id: int
+    op: str  # "load" | "unload" | "ready"
+    name: str
+    config: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
+    unload_dependents: bool = False
+    version: int = -1
 
 
 def encode(msg: object) -> bytes:

@@ -122,11 +122,16 @@ class RingReader:
         self._live: collections.deque[tuple[int, int]] = collections.deque()
         self._released: set[int] = set()
 
+    def claim(self, pos: int, nbytes: int) -> None:
+        """Register a region as live. Must be called in the order the producer allocated
+        (i.e. message arrival order), before any later region is released."""
+        if nbytes:
+            self._live.append((pos, pos + _align(nbytes)))
+
     def view(self, pos: int, nbytes: int) -> memoryview:
-        """A view of a region the producer wrote at ``pos``; registers it as live."""
+        """A view of a claimed region the producer wrote at ``pos``."""
         if nbytes == 0:
             return memoryview(b"")
-        self._live.append((pos, pos + _align(nbytes)))
         base = HEADER + pos % self.capacity
         return self._seg.buf[base : base + nbytes]
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from tritonlite.backends.python import ipc, pb_utils
+from tritonlite.backends.python.bls import StubServerHandler
 from tritonlite.backends.python.shm import RingReader, RingWriter
 from tritonlite.core.tensor import DataType, deserialize_bytes, serialize_bytes
 
@@ -84,6 +85,8 @@ class Stub:
         self.loop: asyncio.AbstractEventLoop | None = None
         # Serializes use of the response ring: decoupled models send from any thread.
         self.out_lock = threading.RLock()
+        self.handler: StubServerHandler | None = None
+        self.executing = False
 
     # ---- transport ----------------------------------------------------------------------
     def send(self, msg: object) -> None:
@@ -103,7 +106,16 @@ class Stub:
             for msg in parser.feed(data):
                 if isinstance(msg, ipc.CancelMsg):
                     self.cancelled.keys.update(msg.keys)
+                elif isinstance(msg, (ipc.BlsResponseMsg, ipc.ControlReplyMsg)):
+                    if self.handler is not None:
+                        self.handler.on_message(msg)
                 else:
+                    if isinstance(msg, ipc.ExecuteMsg) and self.req_ring is not None:
+                        # Claim in arrival order: BLS replies may be released first.
+                        for r in msg.requests:
+                            for ref in r.inputs:
+                                if ref.inline is None and ref.nbytes:
+                                    self.req_ring.claim(ref.pos, ref.nbytes)
                     self.inbox.put(msg)
 
     # ---- model loading ------------------------------------------------------------------
@@ -113,6 +125,14 @@ class Stub:
         pb_utils._set_model_dir(init.version_dir)
         self.req_ring = RingReader(init.request_ring)
         self.resp_ring = RingWriter(init.response_ring)
+        self.handler = StubServerHandler(
+            send=self.send,
+            write_tensor=self._write_locked,
+            req_ring=self.req_ring,
+            codes=_CODES,
+            may_call=lambda: self.executing or (self.init is not None and self.init.decoupled),
+        )
+        pb_utils._set_server_handler(self.handler)
         for p in (init.model_dir, init.version_dir):  # searched first: the model's own helpers
             if p in sys.path:
                 sys.path.remove(p)
@@ -170,6 +190,10 @@ class Stub:
             np.copyto(np.frombuffer(view, dtype=want).reshape(shape), arr, casting="unsafe")
         return ipc.TensorRef(tensor.name(), dt.value, shape, nbytes, pos=pos)
 
+    def _write_locked(self, tensor: Any) -> ipc.TensorRef:
+        with self.out_lock:
+            return self._output(tensor)
+
     def _response(
         self, key: int, resp: Any, wanted: tuple[str, ...], final: bool = True
     ) -> ipc.ResponseMsg:
@@ -218,6 +242,7 @@ class Stub:
             sender = pb_utils.InferenceResponseSender(
                 self._sender_fn(key, r.requested_output_names, final_flag),
                 lambda key=key: key in self.cancelled.keys,
+                decoupled=decoupled,
             )
             requests.append(
                 pb_utils.InferenceRequest._from_server(
@@ -237,6 +262,7 @@ class Stub:
         t1 = time.perf_counter_ns()
         error: str | None = None
         result: Any = None
+        self.executing = True
         try:
             result = self.model.execute(requests)
             if inspect.isawaitable(result):
@@ -246,6 +272,8 @@ class Stub:
                 raise
             error = self._failure(format_exception(exc))
             sys.stderr.write(_log_line("E", error))
+        finally:
+            self.executing = False
         t2 = time.perf_counter_ns()
         with self.out_lock:
             done = {r.key for r, f in zip(msg.requests, finals, strict=True) if f[0]}

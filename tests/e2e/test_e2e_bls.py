@@ -1,0 +1,81 @@
+"""BLS (sync, async, decoupled, errors, model control) and decoupled streaming, end to end."""
+
+from __future__ import annotations
+
+import json
+import queue
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    from conformance_utils import launch
+
+    s = launch("tritonlite", MODELS, tmp_path_factory.mktemp("bls-logs"), name="bls")
+    s.wait_until("ready")
+    yield s
+    s.stop()
+
+
+def bls(server, mode: str, x: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    m = grpcclient.InferInput("MODE", [1], "BYTES")
+    m.set_data_from_numpy(np.array([mode.encode()], dtype=np.object_))
+    xi = grpcclient.InferInput("X", [4], "FP32")
+    xi.set_data_from_numpy(np.arange(4, dtype=np.float32) if x is None else x)
+    r = client.infer("bls", [m, xi])
+    return r.as_numpy("Y"), json.loads(r.as_numpy("INFO")[0])
+
+
+def test_bls_sync_and_async(server) -> None:
+    y, _ = bls(server, "sync")
+    assert y.tolist() == [1, 2, 3, 4]
+    y, _ = bls(server, "async")
+    assert y.tolist() == [1, 2, 3, 4, 1, 3, 5, 7]
+
+
+def test_bls_error_surfaces_in_the_response(server) -> None:
+    _, info = bls(server, "error")
+    assert info == {"has_error": True, "message": "negative input", "code": 3}
+
+
+def test_bls_decoupled_iterator(server) -> None:
+    y, _ = bls(server, "decoupled")
+    assert y.tolist() == [0, 1, 2]
+
+
+def test_model_control_and_bls_outside_execute(server) -> None:
+    _, info = bls(server, "control")
+    assert info == {"add_sub": True, "nope": False,
+                    "init_error": "BLS is only supported during the 'execute' function."}
+
+
+def test_decoupled_over_grpc_stream(server) -> None:
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    results: queue.Queue = queue.Queue()
+    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    i = grpcclient.InferInput("IN", [1], "INT32")
+    i.set_data_from_numpy(np.array([4], np.int32))
+    client.async_stream_infer("repeat", [i], request_id="r1",
+                              enable_empty_final_response=True)
+    got = []
+    while True:
+        result, error = results.get(timeout=30)
+        assert error is None
+        resp = result.get_response()
+        final = resp.parameters["triton_final_response"].bool_param
+        out = result.as_numpy("OUT")
+        if out is not None:
+            got.append(int(out[0]))
+        if final:
+            break
+    client.stop_stream()
+    assert got == [0, 1, 2, 3]
+    with pytest.raises(Exception, match="doesn't support models with decoupled"):
+        client.infer("repeat", [i])

@@ -15,15 +15,16 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2
 
+from tritonlite.backends.python.autocomplete import auto_complete, defines_hook
 from tritonlite.backends.python.instances import InstanceSpec, PythonInstance
 from tritonlite.core.errors import ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ModelInstance, ServerApi
 from tritonlite.core.model import ModelVersion, signature_of
 from tritonlite.core.stats import ModelStats
 from tritonlite.options import ServerOptions
-from tritonlite.repository.autofill import normalize_config
+from tritonlite.repository.autofill import apply_auto_complete, normalize_config
 from tritonlite.repository.loader import ModelSource
-from tritonlite.repository.pbtxt import config_to_json
+from tritonlite.repository.pbtxt import config_from_json, config_to_dict, config_to_json
 from tritonlite.repository.validate import validate_config
 from tritonlite.scheduling.base import Scheduler
 from tritonlite.scheduling.default import DefaultScheduler
@@ -105,15 +106,26 @@ class ModelFactory:
         self.options = options
         self.server = server  # reached by models through BLS and pb_utils.load_model
 
-    def config_for(self, source: ModelSource) -> model_config_pb2.ModelConfig:
+    async def config_for(self, source: ModelSource,
+                         version: int) -> model_config_pb2.ModelConfig:
+        """Normalize, let the model auto-complete it (Triton's order), then validate."""
         default_mbs = int(self.options.backend_setting("python", "default-max-batch-size", "4"))
         config = normalize_config(source.config, model_name=source.name,
                                   default_max_batch_size=default_mbs)
+        model_file = source.model_file(version)
+        if self.options.auto_complete and defines_hook(model_file):
+            try:
+                done = await auto_complete(model_file, source.model_dir,
+                                           source.version_dirs[version], config_to_dict(config))
+            except RuntimeError as exc:
+                raise InferenceServerError(
+                    ErrorKind.INTERNAL, str(exc).replace("\\n", "\n")) from exc
+            config = apply_auto_complete(config, config_from_json(done))
         validate_config(config, source.model_dir)
         return config
 
     async def load(self, source: ModelSource, version: int) -> ModelVersion:
-        config = self.config_for(source)
+        config = await self.config_for(source, version)
         stats = ModelStats(config.name, str(version))
         instances = [PythonInstance(spec, stats, self.server)
                      for spec in instance_specs(config, source, version, self.options)]

@@ -79,8 +79,12 @@ class Runner:
             self.registry.set_state(source.name, version, ModelState.LOADING)
             try:
                 mv = await self.factory.load(source, version)
-            except InferenceServerError as exc:
-                reason = f"Internal: {exc.message}"
+            except Exception as exc:  # one model's failure must not take the server down
+                if isinstance(exc, InferenceServerError):
+                    reason = f"Internal: {exc.message}"
+                else:
+                    log.exception("unexpected error loading '%s'", source.name)
+                    reason = f"Internal: {type(exc).__name__}: {exc}"
                 log.error("failed to load '%s' version %d: %s", source.name, version, reason)
                 self.registry.set_state(source.name, version, ModelState.UNAVAILABLE,
                                         reason=reason)

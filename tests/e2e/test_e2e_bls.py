@@ -79,3 +79,15 @@ def test_decoupled_over_grpc_stream(server) -> None:
     assert got == [0, 1, 2, 3]
     with pytest.raises(Exception, match="doesn't support models with decoupled"):
         client.infer("repeat", [i])
+
+
+def test_auto_complete_config_without_config_pbtxt(server) -> None:
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    cfg = client.get_model_config("auto", as_json=True)["config"]
+    assert cfg["max_batch_size"] == 8
+    assert [i["name"] for i in cfg["input"]] == ["A"]
+    assert [o["name"] for o in cfg["output"]] == ["B"]
+    assert "dynamic_batching" in cfg
+    a = grpcclient.InferInput("A", [1, 2], "FP32")
+    a.set_data_from_numpy(np.ones((1, 2), np.float32))
+    assert client.infer("auto", [a]).as_numpy("B").tolist() == [[3, 3]]

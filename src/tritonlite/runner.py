@@ -14,17 +14,13 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Protocol
 
-from tritonlite.core.errors import InferenceServerError
-from tritonlite.core.lifecycle import ModelState
-from tritonlite.core.model import ModelVersion
 from tritonlite.core.registry import Registry
 from tritonlite.core.server import InferenceServer
+from tritonlite.model_control import ModelControl
 from tritonlite.model_factory import ModelFactory
 from tritonlite.options import ServerOptions
-from tritonlite.repository.loader import ModelSource, discover
 
 log = logging.getLogger(__name__)
 
@@ -70,45 +66,16 @@ class Runner:
         self.registry = Registry()
         self.server = InferenceServer(self.registry, strict_readiness=opts.strict_readiness)
         self.factory = ModelFactory(opts, self.server)
-        self.loaded: list[ModelVersion] = []
+        self.control = ModelControl(opts, self.registry, self.factory)
         self.frontends: list[Frontend] = []
         self.stop_event = asyncio.Event()
 
-    async def _load_source(self, source: ModelSource) -> None:
-        async def one(version: int) -> None:
-            self.registry.set_state(source.name, version, ModelState.LOADING)
-            try:
-                mv = await self.factory.load(source, version)
-            except Exception as exc:  # one model's failure must not take the server down
-                if isinstance(exc, InferenceServerError):
-                    reason = f"Internal: {exc.message}"
-                else:
-                    log.exception("unexpected error loading '%s'", source.name)
-                    reason = f"Internal: {type(exc).__name__}: {exc}"
-                log.error("failed to load '%s' version %d: %s", source.name, version, reason)
-                self.registry.set_state(source.name, version, ModelState.UNAVAILABLE,
-                                        reason=reason)
-                return
-            self.loaded.append(mv)
-            self.registry.set_state(source.name, version, ModelState.READY, model=mv)
-            log.info("successfully loaded '%s' version %d", source.name, version)
-
-        if not source.versions:
-            reason = f"Internal: failed to load '{source.name}', no version is available"
-            log.error("%s", reason)
-            self.registry.set_failed(source.name, reason)
-            return
-        await asyncio.gather(*(one(v) for v in source.versions))
-
     async def load_repository(self) -> bool:
-        result = discover([Path(p) for p in self.opts.model_repository],
-                          model_config_name=self.opts.model_config_name)
-        for failure in result.failures:
-            log.error("failed to load '%s': %s", failure.name, failure.reason)
-            self.registry.set_failed(failure.name, f"Internal: {failure.reason}")
-        await asyncio.gather(*(self._load_source(s) for s in result.models))
+        await self.control.load_startup()
+        if self.control.explicit:
+            self.server.set_model_control(self.control.load, self.control.unload)
         rows = [(r.name, r.version, r.state if not r.reason else f"{r.state}: {r.reason}")
-                for r in self.registry.index()]
+                for r in self.registry.index() if r.state]
         print(model_table(rows), file=sys.stderr, flush=True)
         return self.registry.all_ready()
 
@@ -123,8 +90,7 @@ class Runner:
         timeout = float(self.opts.exit_timeout_secs)
         if not await self.server.drain(timeout):
             log.error("failed to stop server: Exit timeout expired. Exiting immediately.")
-        await asyncio.gather(*(self.factory.unload(mv) for mv in self.loaded),
-                             return_exceptions=True)
+        await self.control.unload_all()
         for fe in self.frontends:
             await fe.stop(grace=1.0)
 
@@ -137,8 +103,7 @@ class Runner:
         if not ok and self.opts.exit_on_error:
             print("error: creating server: Internal - failed to load all models",
                   file=sys.stderr, flush=True)
-            await asyncio.gather(*(self.factory.unload(mv) for mv in self.loaded),
-                                 return_exceptions=True)
+            await self.control.unload_all()
             return 1
         try:
             await self.start_frontends()

@@ -13,6 +13,8 @@ from tritonlite.core.lifecycle import ModelState, check_transition
 from tritonlite.core.model import ModelVersion
 from tritonlite.core.types import ModelIndexEntry
 
+UNLOADED = "unloaded"  # the index reason of a version unloaded on request
+
 
 @dataclass(eq=False)
 class VersionEntry:
@@ -41,6 +43,7 @@ class Registry:
     def __init__(self) -> None:
         self.models: dict[str, dict[int, VersionEntry]] = {}
         self.failures: dict[str, str] = {}  # models that failed before any version existed
+        self.known: set[str] = set()  # every model found in the repositories (index rows)
 
     # ---- state changes ------------------------------------------------------------------
     def set_state(self, name: str, version: int, state: ModelState, *, reason: str = "",
@@ -101,14 +104,22 @@ class Registry:
                 if e.state is ModelState.READY and e.model is not None]
 
     def all_ready(self) -> bool:
+        """Strict readiness: no model failed or is still loading (unloaded ones are fine)."""
         if self.failures:
             return False
-        return all(e.state is ModelState.READY for vs in self.models.values() for e in vs.values())
+        return not any(
+            e.state is ModelState.LOADING
+            or (e.state is ModelState.UNAVAILABLE and e.reason != UNLOADED)
+            for vs in self.models.values() for e in vs.values())
 
     def index(self, ready_only: bool = False) -> list[ModelIndexEntry]:
         rows: list[ModelIndexEntry] = []
-        names = sorted(set(self.models) | set(self.failures))
+        names = sorted(set(self.models) | set(self.failures) | self.known)
         for name in names:
+            if name not in self.models and name not in self.failures:
+                if not ready_only:  # found on disk, never loaded (explicit mode)
+                    rows.append(ModelIndexEntry(name, "", "", ""))
+                continue
             if name in self.failures and name not in self.models:
                 if not ready_only:
                     rows.append(ModelIndexEntry(name, "", ModelState.UNAVAILABLE.value,

@@ -28,6 +28,7 @@ from tritonlite.repository.pbtxt import config_from_json, config_to_dict, config
 from tritonlite.repository.validate import validate_config
 from tritonlite.scheduling.base import Scheduler
 from tritonlite.scheduling.default import DefaultScheduler
+from tritonlite.scheduling.ensemble import EnsembleScheduler
 from tritonlite.scheduling.sequence import IDLE_NOTIFY_PARAMETER, SequenceScheduler
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class ModelFactory:
     async def load(self, source: ModelSource, version: int) -> ModelVersion:
         config = await self.config_for(source, version)
         stats = ModelStats(config.name, str(version))
+        if config.WhichOneof("scheduling_choice") == "ensemble_scheduling":
+            return self._ensemble(config, version, stats)
         instances = [PythonInstance(spec, stats, self.server)
                      for spec in instance_specs(config, source, version, self.options)]
         results = await asyncio.gather(*(i.start() for i in instances), return_exceptions=True)
@@ -150,6 +153,18 @@ class ModelFactory:
             stats=stats,
             decoupled=config.model_transaction_policy.decoupled,
         )
+
+    def _ensemble(self, config: model_config_pb2.ModelConfig, version: int,
+                  stats: ModelStats) -> ModelVersion:
+        """An ensemble runs in the server (no worker process): steps call other models."""
+        if self.server is None:
+            raise InferenceServerError(ErrorKind.INTERNAL, "ensembles need a server")
+        scheduler = EnsembleScheduler(model_name=config.name, version=str(version),
+                                      ensemble_scheduling=config.ensemble_scheduling,
+                                      server=self.server)
+        return ModelVersion(name=config.name, version=version, config=config,
+                            signature=signature_of(config), scheduler=scheduler, instances=[],
+                            stats=stats, decoupled=config.model_transaction_policy.decoupled)
 
     async def unload(self, mv: ModelVersion) -> None:
         mv.scheduler.close()

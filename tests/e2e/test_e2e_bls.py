@@ -91,3 +91,20 @@ def test_auto_complete_config_without_config_pbtxt(server) -> None:
     a = grpcclient.InferInput("A", [1, 2], "FP32")
     a.set_data_from_numpy(np.ones((1, 2), np.float32))
     assert client.infer("auto", [a]).as_numpy("B").tolist() == [[3, 3]]
+
+
+def test_ensemble_dag(server) -> None:
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    before = client.get_inference_statistics("add_sub", as_json=True)["model_stats"][0]
+    x = grpcclient.InferInput("X", [4], "FP32")
+    x.set_data_from_numpy(np.arange(4, dtype=np.float32))
+    r = client.infer("pipeline", [x])
+    assert r.as_numpy("SUM").tolist() == [0, 3, 6, 9]  # (x + x) + x
+    assert r.as_numpy("TWICE").tolist() == [0, 2, 4, 6]
+    after = client.get_inference_statistics("add_sub", as_json=True)["model_stats"][0]
+    assert int(after["inference_count"]) - int(before["inference_count"]) == 3  # per step
+    meta = client.get_model_metadata("pipeline", as_json=True)
+    assert meta["platform"] == "ensemble"
+    x.set_data_from_numpy(-np.ones(4, dtype=np.float32))
+    with pytest.raises(Exception, match="negative input"):
+        client.infer("pipeline", [x])

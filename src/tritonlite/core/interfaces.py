@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from tritonlite.core.custom_metrics import CustomMetrics
 from tritonlite.core.stats import ModelStats
 from tritonlite.core.types import (
     InferenceRequest,
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 class ServerApi(Protocol):
     """What frontends call. All model/version arguments are as the client spelled them
     ("" = latest). Errors are raised as ``InferenceServerError`` with Triton's texts."""
+
+    custom_metrics: CustomMetrics  # model-defined metric families (pb_utils.MetricFamily)
 
     def is_live(self) -> bool: ...
     def is_ready(self) -> bool: ...

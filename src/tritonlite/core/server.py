@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from tritonlite import TRITON_COMPAT_VERSION
+from tritonlite.core.custom_metrics import CustomMetrics
 from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
 from tritonlite.core.model import ModelVersion, metadata_of
 from tritonlite.core.registry import Registry
@@ -57,6 +58,7 @@ class InferenceServer:
         self.extensions = extensions
         self.strict_readiness = strict_readiness
         self.exiting = False
+        self.custom_metrics = CustomMetrics()
         self._load: ModelControl | None = None
         self._unload: Callable[[str, bool], Awaitable[None]] | None = None
         self._inflight = 0

@@ -34,6 +34,26 @@ class _Call:
         self.iterator = iterator
 
 
+class StubMetricsHandler:
+    """Forwards ``pb_utils.MetricFamily`` events to the server (``pb_utils.MetricsHandler``)."""
+
+    def __init__(self, send: Callable[[object], None]) -> None:
+        self._send = send
+
+    def family_created(self, name: str, description: str, kind: Any) -> None:
+        self._send(ipc.MetricMsg("family", name, description=description,
+                                 kind=getattr(kind, "name", str(kind))))
+
+    def metric_created(self, family_name: str, labels: dict[str, str],
+                       buckets: list[float] | None) -> None:
+        self._send(ipc.MetricMsg("metric", family_name, labels=dict(labels),
+                                 buckets=list(buckets) if buckets is not None else None))
+
+    def metric_update(self, family_name: str, labels: dict[str, str], op: str,
+                      value: float) -> None:
+        self._send(ipc.MetricMsg(op, family_name, labels=dict(labels), value=float(value)))
+
+
 class StubServerHandler:
     """Implements ``pb_utils.ServerHandler`` for one worker process."""
 

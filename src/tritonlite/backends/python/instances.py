@@ -288,6 +288,8 @@ class PythonInstance:
                 task = self._bls_tasks.get(msg.call_id)
                 if task is not None:
                     task.cancel()
+            elif isinstance(msg, ipc.MetricMsg):
+                self._metric(msg)
             elif isinstance(msg, ipc.ControlMsg):
                 self._spawn(msg.call_id, self._control(msg))
             elif (isinstance(msg, ipc.ReadyMsg) and self._ready is not None
@@ -353,6 +355,17 @@ class PythonInstance:
         return ipc.BlsResponseMsg(call_id, tuple(self._ring_ref(t) for t in resp.outputs),
                                   final=final, parameters=dict(resp.parameters),
                                   empty_final=empty_final)
+
+    def _metric(self, msg: ipc.MetricMsg) -> None:
+        metrics = self.server.custom_metrics if self.server is not None else None
+        if metrics is None:
+            return
+        if msg.op == "family":
+            metrics.family(msg.family, msg.description, msg.kind)
+        elif msg.op == "metric":
+            metrics.metric(msg.family, msg.labels, msg.buckets)
+        else:
+            metrics.update(msg.family, msg.labels, msg.op, msg.value)
 
     async def _control(self, msg: ipc.ControlMsg) -> None:
         try:

@@ -140,6 +140,20 @@ class BlsRequestMsg:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricMsg:
+    """A ``pb_utils.MetricFamily`` event: op is "family", "metric", "increment", "set" or
+    "observe"."""
+
+    op: str
+    family: str
+    description: str = ""
+    kind: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    buckets: list[float] | None = None
+    value: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class BlsCancelMsg:
     call_id: int
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from tritonlite.backends.python import ipc, pb_utils
-from tritonlite.backends.python.bls import StubServerHandler
+from tritonlite.backends.python.bls import StubMetricsHandler, StubServerHandler
 from tritonlite.backends.python.shm import RingReader, RingWriter
 from tritonlite.core.tensor import DataType, deserialize_bytes, serialize_bytes
 
@@ -133,6 +133,7 @@ class Stub:
             may_call=lambda: self.executing or (self.init is not None and self.init.decoupled),
         )
         pb_utils._set_server_handler(self.handler)
+        pb_utils._set_metrics_handler(StubMetricsHandler(self.send))
         for p in (init.model_dir, init.version_dir):  # searched first: the model's own helpers
             if p in sys.path:
                 sys.path.remove(p)

@@ -143,6 +143,8 @@ class ModelFactory:
             raise InferenceServerError(ErrorKind.INTERNAL, f"{type(first).__name__}: {first}")
         oneof = config.WhichOneof("scheduling_choice")
         scheduler = SCHEDULERS.get(oneof, _default)(config, instances)
+        labels = {o.name: (source.model_dir / o.label_filename).read_text().splitlines()
+                  for o in config.output if o.label_filename}
         return ModelVersion(
             name=config.name,
             version=version,
@@ -152,6 +154,7 @@ class ModelFactory:
             instances=list(instances),
             stats=stats,
             decoupled=config.model_transaction_policy.decoupled,
+            labels=labels,
         )
 
     def _ensemble(self, config: model_config_pb2.ModelConfig, version: int,

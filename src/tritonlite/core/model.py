@@ -48,6 +48,8 @@ def signature_of(config: model_config_pb2.ModelConfig) -> ModelSignature:
         outputs=tuple(o.name for o in config.output),
         corrid_datatype=corrid,
         corrid_control_name=corrid_name,
+        output_datatypes={o.name: DataType.from_config_name(_dtype_name(o.data_type))
+                          for o in config.output},
     )
 
 
@@ -80,4 +82,5 @@ class ModelVersion:
     instances: list[ModelInstance]
     stats: ModelStats
     decoupled: bool = False
+    labels: dict[str, list[str]] = field(default_factory=dict)  # output -> label_filename lines
     extra: dict[str, Any] = field(default_factory=dict)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from tritonlite import TRITON_COMPAT_VERSION
+from tritonlite.core.classification import classify
 from tritonlite.core.custom_metrics import CustomMetrics
 from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
 from tritonlite.core.model import ModelVersion, metadata_of
@@ -158,6 +159,19 @@ class InferenceServer:
             sink(resp)
 
         job.sink = record
+        classes = {ro.name: int(ro.parameters["classification"])
+                   for ro in request.requested_outputs if "classification" in ro.parameters}
+        if classes:
+            batched = mv.config.max_batch_size > 0
+
+            def classify_outputs(resp: InferenceResponse) -> None:
+                if resp.error is None:
+                    resp.outputs = [classify(t, classes[t.name], mv.labels.get(t.name, ()),
+                                             batched) if t.name in classes else t
+                                    for t in resp.outputs]
+                record(resp)
+
+            job.sink = classify_outputs
         try:
             mv.scheduler.enqueue(job)
         except BaseException:

@@ -10,7 +10,7 @@ Pure: no I/O, no scheduling.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tritonlite.core.errors import invalid_arg
 from tritonlite.core.tensor import DataType, Tensor, count_bytes_elements, element_count
@@ -35,6 +35,7 @@ class ModelSignature:
     outputs: tuple[str, ...]
     corrid_datatype: DataType | None = None  # CORRID control type for sequence models
     corrid_control_name: str = ""
+    output_datatypes: dict[str, DataType] = field(default_factory=dict)
 
 
 def _dims(dims: Sequence[int]) -> str:
@@ -57,6 +58,15 @@ def validate_request(
         for ro in request.requested_outputs:
             if ro.name not in sig.outputs:
                 raise invalid_arg(f"unexpected inference output '{ro.name}' for model '{name}'")
+            n_class = ro.parameters.get("classification")
+            if n_class is not None:
+                if isinstance(n_class, bool) or not isinstance(n_class, int) or n_class < 0:
+                    raise invalid_arg("invalid value for 'classification' parameter, "
+                                      "expected >= 0")
+                if sig.output_datatypes.get(ro.name) is DataType.BYTES:
+                    raise invalid_arg(
+                        f"{_prefix(request)}classification is not supported for output "
+                        f"'{ro.name}' of model '{name}': its data type is BYTES")
         outputs = tuple(ro.name for ro in request.requested_outputs)
     else:
         outputs = sig.outputs

@@ -17,6 +17,7 @@ from tritonclient.grpc import model_config_pb2
 
 from tritonlite.backends.python.autocomplete import auto_complete, defines_hook
 from tritonlite.backends.python.instances import InstanceSpec, PythonInstance
+from tritonlite.core.cache import ResponseCache, parse_cache_config
 from tritonlite.core.errors import ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ModelInstance, ServerApi
 from tritonlite.core.model import ModelVersion, signature_of
@@ -106,6 +107,7 @@ class ModelFactory:
     def __init__(self, options: ServerOptions, server: ServerApi | None = None) -> None:
         self.options = options
         self.server = server  # reached by models through BLS and pb_utils.load_model
+        self.cache = parse_cache_config(options.cache_config)  # one cache for all models
 
     async def config_for(self, source: ModelSource,
                          version: int) -> model_config_pb2.ModelConfig:
@@ -155,7 +157,21 @@ class ModelFactory:
             stats=stats,
             decoupled=config.model_transaction_policy.decoupled,
             labels=labels,
+            cache=self._cache_for(config),
         )
+
+    def _cache_for(self, config: model_config_pb2.ModelConfig) -> ResponseCache | None:
+        if not config.response_cache.enable:
+            return None
+        if self.cache is None:
+            log.warning("model '%s' enables response_cache but no cache is configured "
+                        "(--cache-config local,size=N): caching is off", config.name)
+            return None
+        if config.HasField("sequence_batching") or config.model_transaction_policy.decoupled:
+            log.warning("model '%s': the response cache does not support sequence or "
+                        "decoupled models: caching is off", config.name)
+            return None
+        return self.cache
 
     def _ensemble(self, config: model_config_pb2.ModelConfig, version: int,
                   stats: ModelStats) -> ModelVersion:

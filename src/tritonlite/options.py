@@ -48,6 +48,8 @@ class ServerOptions:
     backend_config: tuple[str, ...] = _opt(
         (), "backend,key=value (python: shm-default-byte-size, default-max-batch-size, ...).",
         repeat=True)
+    cache_config: tuple[str, ...] = _opt(
+        (), "Response cache, e.g. local,size=1048576 (Triton's --cache-config).", repeat=True)
     log_verbose: int = _opt(0, "Verbose log level (model Logger.log_verbose shows at >= 1).")
     log_info: bool = _opt(True, "Log info messages.")
     log_warning: bool = _opt(True, "Log warnings.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tritonlite.core.cache import ResponseCache
 from tritonlite.core.interfaces import ModelInstance
 from tritonlite.core.stats import ModelStats
 from tritonlite.core.tensor import DataType
@@ -83,4 +84,5 @@ class ModelVersion:
     stats: ModelStats
     decoupled: bool = False
     labels: dict[str, list[str]] = field(default_factory=dict)  # output -> label_filename lines
+    cache: ResponseCache | None = None  # set when response_cache is enabled and configured
     extra: dict[str, Any] = field(default_factory=dict)

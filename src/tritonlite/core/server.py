@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from tritonlite import TRITON_COMPAT_VERSION
+from tritonlite.core.cache import ResponseCache, request_key
 from tritonlite.core.classification import classify
 from tritonlite.core.custom_metrics import CustomMetrics
 from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
@@ -140,6 +141,23 @@ class InferenceServer:
         stats = mv.stats
         start = time.monotonic_ns()
         job = ScheduledRequest(request, sink, list(request.inputs), outputs, start, batch)
+        cache = mv.cache
+        if cache is not None and not any("classification" in ro.parameters
+                                         for ro in request.requested_outputs):
+            key = request_key(request, str(mv.version), outputs)
+            hit = cache.get(key)
+            lookup_ns = time.monotonic_ns() - start
+            if hit is not None:
+                now = time.monotonic_ns()
+                stats.inference_stats.cache_hit.add(now - start)
+                stats.inference_stats.success.add(now - start)
+                stats.last_inference_ms = time.time_ns() // 1_000_000
+                sink(InferenceResponse(mv.name, str(mv.version), request.id,
+                                       outputs=list(hit.outputs),
+                                       parameters=dict(hit.parameters)))
+                return job
+            sink = self._caching_sink(sink, cache, key, stats, lookup_ns)
+            job.sink = sink
         self._inflight += 1
         self._idle.clear()
         stats.pending += 1
@@ -181,6 +199,19 @@ class InferenceServer:
             stats.pending -= 1
             raise
         return job
+
+    @staticmethod
+    def _caching_sink(sink: ResponseSink, cache: ResponseCache, key: bytes, stats: ModelStats,
+                      lookup_ns: int) -> ResponseSink:
+        def store(resp: InferenceResponse) -> None:
+            if resp.final and resp.error is None:
+                t0 = time.monotonic_ns()
+                cache.put(key, resp)
+                # Triton: a miss costs the lookup plus the insert.
+                stats.inference_stats.cache_miss.add(lookup_ns + time.monotonic_ns() - t0)
+            sink(resp)
+
+        return store
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         mv = self._resolve(request)

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of tritonlite and the reference Triton: see bench/README.md."""

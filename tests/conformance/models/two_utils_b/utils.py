@@ -1,0 +1,3 @@
+"""Helper module of two_utils_b, in the model directory (also on sys.path)."""
+
+VALUE = "value from two_utils_b"

@@ -57,12 +57,27 @@ def parse_options(argv: list[str]) -> ServerOptions:
     return opts
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed big buffers instead of returning them to the OS after every
+    request (image-sized tensors were page-faulted back in on each one). Linux/glibc only."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_trim_threshold, 256 << 20)
+        libc.mallopt(m_mmap_threshold, 256 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "serve":
         args = args[1:]
     opts = parse_options(args)
     configure_logging(opts)
+    _keep_freed_memory()
     from tritonlite.runner import run
 
     try:

@@ -62,20 +62,26 @@ class SequenceControls:
                     self.controls.append(_Control(ci.name, kind, tuple(c.bool_false_true),
                                                   DataType.BOOL))
         self.names = frozenset(c.name for c in self.controls)
+        self._flag_cache: dict[tuple[bool, bool, bool], list[Tensor | None]] = {}
 
     def tensors(self, *, start: bool, end: bool, ready: bool,
                 correlation_id: int | str) -> list[Tensor]:
-        out = []
-        for c in self.controls:
-            if c.kind == CORRID:
-                out.append(self._corrid(c, correlation_id))
-                continue
-            flag = {START: start, END: end, READY: ready}[c.kind]
-            assert c.false_true is not None
-            value = c.false_true[1 if flag else 0]
-            arr = np.full(self.shape, value, dtype=c.dtype.numpy_dtype)
-            out.append(Tensor(c.name, c.dtype, self.shape, array=arr))
-        return out
+        key = (start, end, ready)
+        flags = self._flag_cache.get(key)
+        if flags is None:  # 8 combinations at most: build each once, share them (read-only)
+            flags = self._flag_cache[key] = [self._flag(c, start, end, ready)
+                                             for c in self.controls]
+        return [t if t is not None else self._corrid(c, correlation_id)
+                for c, t in zip(self.controls, flags, strict=True)]
+
+    def _flag(self, c: _Control, start: bool, end: bool, ready: bool) -> Tensor | None:
+        if c.kind == CORRID:
+            return None
+        flag = {START: start, END: end, READY: ready}[c.kind]
+        assert c.false_true is not None
+        arr = np.full(self.shape, c.false_true[1 if flag else 0], dtype=c.dtype.numpy_dtype)
+        arr.flags.writeable = False
+        return Tensor(c.name, c.dtype, self.shape, array=arr)
 
     def _corrid(self, c: _Control, cid: int | str) -> Tensor:
         if c.dtype is DataType.BYTES:

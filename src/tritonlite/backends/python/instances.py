@@ -101,6 +101,8 @@ class PythonInstance:
         self._sock: socket.socket | None = None
         self._parser = ipc.FrameParser()
         self._out = bytearray()
+        self._rbuf = bytearray(1 << 18)  # reused for every recv: no per-message allocation
+        self._rview = memoryview(self._rbuf)
         self._req_ring: RingWriter | None = None
         self._resp_ring: RingReader | None = None
         self._pending: dict[int, _Pending] = {}
@@ -121,6 +123,10 @@ class PythonInstance:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # glibc would return big (image-sized) buffers to the OS after every request and
+        # page-fault them back in on the next; keeping them costs memory, saves ~1/3 CPU.
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(256 << 20))
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", str(256 << 20))
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "tritonlite.backends.python.stub", str(child.fileno())],
@@ -268,15 +274,15 @@ class PythonInstance:
         if sock is None:
             return
         try:
-            data = sock.recv(1 << 20)
+            n = sock.recv_into(self._rbuf)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
-        if not data:
+            n = 0
+        if not n:
             self._on_worker_exit()
             return
-        for msg in self._parser.feed(data):
+        for msg in self._parser.feed(self._rview[:n]):
             if isinstance(msg, ipc.BatchDoneMsg):
                 self._on_batch_done(msg)
             elif isinstance(msg, ipc.ResponseMsg):
@@ -416,7 +422,8 @@ class PythonInstance:
             resp.error = InferenceServerError(ErrorKind(msg.error_code), msg.error_message)
         else:
             resp.outputs = outputs
-            resp.parameters = msg.parameters
+            if msg.parameters:
+                resp.parameters = dict(msg.parameters)
         p.job.sink(resp)
 
     def _on_batch_done(self, msg: ipc.BatchDoneMsg) -> None:

@@ -1,7 +1,8 @@
 """Messages between the server and a worker ("stub") process, and their framing.
 
 Frames on a Unix socket pair: a 4-byte little-endian length, then a pickled message.
-Messages are small frozen dataclasses; tensor bytes are *not* in them: a
+Messages are small typed NamedTuples (immutable, and about three times cheaper to pickle
+than slotted dataclasses: this is the per-request hot path); tensor bytes are *not* in them: a
 :class:`TensorRef` points into a shared-memory ring (``pos``/``nbytes``), and only when the
 ring is full does a tensor travel inline (``inline``). Both sides import this module, so it
 imports nothing from the server or from frontends.
@@ -11,15 +12,13 @@ from __future__ import annotations
 
 import pickle
 import struct
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 _HDR = struct.Struct("<I")
 HEADER_SIZE = _HDR.size
 
 
-@dataclass(frozen=True, slots=True)
-class TensorRef:
+class TensorRef(NamedTuple):
     name: str
     datatype: str  # protocol name, e.g. "FP32"
     shape: tuple[int, ...]
@@ -29,8 +28,7 @@ class TensorRef:
 
 
 # ---- server -> worker -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class InitMsg:
+class InitMsg(NamedTuple):
     """Load the model: import ``model_file`` as Triton does and call ``initialize(args)``."""
 
     model_file: str
@@ -44,8 +42,7 @@ class InitMsg:
     log_verbose: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class RequestMsg:
+class RequestMsg(NamedTuple):
     key: int  # server-side request handle, echoed in responses
     request_id: str
     correlation_id: int | str
@@ -56,24 +53,20 @@ class RequestMsg:
     inputs: tuple[TensorRef, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ExecuteMsg:
+class ExecuteMsg(NamedTuple):
     batch_id: int
     requests: tuple[RequestMsg, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class CancelMsg:
+class CancelMsg(NamedTuple):
     keys: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ShutdownMsg:
+class ShutdownMsg(NamedTuple):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class BlsResponseMsg:
+class BlsResponseMsg(NamedTuple):
     """One response to a BLS call (outputs in the request ring); the last has final."""
 
     call_id: int
@@ -81,12 +74,11 @@ class BlsResponseMsg:
     error_code: int = -1
     error_message: str = ""
     final: bool = True
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = {}  # shared default: never mutated
     empty_final: bool = False  # a flag-only final response of a decoupled model
 
 
-@dataclass(frozen=True, slots=True)
-class ControlReplyMsg:
+class ControlReplyMsg(NamedTuple):
     call_id: int
     error_code: int = -1
     error_message: str = ""
@@ -94,24 +86,21 @@ class ControlReplyMsg:
 
 
 # ---- worker -> server -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ReadyMsg:
+class ReadyMsg(NamedTuple):
     error: str | None = None  # the load failure, worded like Triton's index "reason"
     pid: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseMsg:
+class ResponseMsg(NamedTuple):
     key: int
     outputs: tuple[TensorRef, ...] = ()
     error_code: int = -1  # ErrorKind value, or -1 for success
     error_message: str = ""
     final: bool = True
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = {}  # shared default: never mutated
 
 
-@dataclass(frozen=True, slots=True)
-class BatchDoneMsg:
+class BatchDoneMsg(NamedTuple):
     """One ``execute`` call finished. ``responses`` are those produced by its return value
     (non-decoupled models); decoupled responses come as separate ResponseMsg frames."""
 
@@ -122,8 +111,7 @@ class BatchDoneMsg:
     output_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class BlsRequestMsg:
+class BlsRequestMsg(NamedTuple):
     """A model's ``InferenceRequest.exec()``: inputs are in the *response* ring."""
 
     call_id: int
@@ -139,8 +127,7 @@ class BlsRequestMsg:
     decoupled: bool
 
 
-@dataclass(frozen=True, slots=True)
-class MetricMsg:
+class MetricMsg(NamedTuple):
     """A ``pb_utils.MetricFamily`` event: op is "family", "metric", "increment", "set" or
     "observe"."""
 
@@ -148,25 +135,23 @@ class MetricMsg:
     family: str
     description: str = ""
     kind: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # shared default: never mutated
     buckets: list[float] | None = None
     value: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class BlsCancelMsg:
+class BlsCancelMsg(NamedTuple):
     call_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class ControlMsg:
+class ControlMsg(NamedTuple):
     """``pb_utils.load_model`` / ``unload_model`` / ``is_model_ready`` from a model."""
 
     call_id: int
     op: str  # "load" | "unload" | "ready"
     name: str
     config: str = ""
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, bytes] = {}  # shared default: never mutated
     unload_dependents: bool = False
     version: int = -1
 
@@ -186,7 +171,7 @@ class FrameParser:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> list[Any]:
+    def feed(self, data: bytes | memoryview) -> list[Any]:
         buf = self._buf
         buf += data
         out: list[Any] = []

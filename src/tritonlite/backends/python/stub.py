@@ -14,6 +14,7 @@ fast and knows no wire format.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import inspect
 import json
@@ -96,14 +97,16 @@ class Stub:
 
     def reader(self) -> None:
         parser = ipc.FrameParser()
+        buf = bytearray(1 << 18)  # reused for every recv: no per-message allocation
+        view = memoryview(buf)
         while True:
             try:
-                data = self.sock.recv(1 << 20)
+                n = self.sock.recv_into(buf)
             except OSError:
-                data = b""
-            if not data:  # the server is gone: nothing left to serve
+                n = 0
+            if not n:  # the server is gone: nothing left to serve
                 os._exit(0)
-            for msg in parser.feed(data):
+            for msg in parser.feed(view[:n]):
                 if isinstance(msg, ipc.CancelMsg):
                     self.cancelled.keys.update(msg.keys)
                 elif isinstance(msg, (ipc.BlsResponseMsg, ipc.ControlReplyMsg)):
@@ -352,6 +355,8 @@ class Stub:
                 sys.stderr.write(_log_line("E", f"finalize failed: {format_exception(exc)}"))
 
     def serve(self) -> None:
+        gc.freeze()  # the imports so far are long-lived: keep them out of every collection
+        gc.set_threshold(10_000, 50, 50)
         threading.Thread(target=self.reader, name="tritonlite-stub-reader", daemon=True).start()
         while True:
             msg = self.inbox.get()

@@ -28,7 +28,9 @@ from tritonlite.repository.loader import ModelSource
 from tritonlite.repository.pbtxt import config_from_json, config_to_dict, config_to_json
 from tritonlite.repository.validate import validate_config
 from tritonlite.scheduling.base import Scheduler
+from tritonlite.scheduling.batching import batch_inputs
 from tritonlite.scheduling.default import DefaultScheduler
+from tritonlite.scheduling.dynamic import DynamicBatcher
 from tritonlite.scheduling.ensemble import EnsembleScheduler
 from tritonlite.scheduling.sequence import IDLE_NOTIFY_PARAMETER, SequenceScheduler
 
@@ -51,6 +53,7 @@ def _sequence(config: model_config_pb2.ModelConfig,
         instances=instances,
         sequence_batching=config.sequence_batching,
         max_batch_size=config.max_batch_size,
+        inputs=batch_inputs(config.input),
         idle_notify=notify,
     )
 
@@ -63,7 +66,9 @@ def _default(config: model_config_pb2.ModelConfig,
 SCHEDULERS: dict[str | None, Callable[[model_config_pb2.ModelConfig, Sequence[ModelInstance]],
                                       Scheduler]] = {
     "sequence_batching": _sequence,
-    "dynamic_batching": _default,  # batching arrives with the dynamic batcher issue
+    "dynamic_batching": lambda config, instances: DynamicBatcher.from_config(
+        model_name=config.name, instances=instances, dynamic_batching=config.dynamic_batching,
+        max_batch_size=config.max_batch_size, inputs=batch_inputs(config.input)),
     None: _default,
 }
 

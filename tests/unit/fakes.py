@@ -77,14 +77,35 @@ class FakeInstance:
         self.on_idle(self)
         return batch
 
+    def finish_in(self, order: Sequence[int]) -> list[ScheduledRequest]:
+        """Answer the running batch's requests in the given index order, then go idle."""
+        batch, self.running = self.running, None
+        assert batch is not None
+        for i in order:
+            r = batch[i].request
+            batch[i].sink(InferenceResponse(r.model_name, "1", r.id))
+        self.on_idle(self)
+        return batch
+
 
 def job(cid: int | str = 0, *, start: bool = False, end: bool = False, rid: str = "",
         sink: Callable[[InferenceResponse], None] | None = None, seq: bool = True,
-        ) -> ScheduledRequest:
-    t = Tensor.from_numpy("INPUT", np.zeros(1, np.float32))
+        batch_size: int = 1, priority: int = 0, timeout_us: int = 0, at: int = 0,
+        shape: tuple[int, ...] | None = None) -> ScheduledRequest:
+    """A scheduled request. ``shape`` defaults to [1] (or [batch_size, 1] when batched);
+    ``at`` is its enqueue time in ns."""
+    if shape is None:
+        shape = (1,) if batch_size == 1 else (batch_size, 1)
+    t = Tensor.from_numpy("INPUT", np.zeros(shape, np.float32))
     req = InferenceRequest("m", [t], id=rid,
-                           sequence=SequenceInfo(cid, start, end) if seq else None)
-    return ScheduledRequest(req, sink or (lambda r: None), list(req.inputs), ("OUTPUT",), 0)
+                           sequence=SequenceInfo(cid, start, end) if seq else None,
+                           priority=priority, timeout_us=timeout_us)
+    return ScheduledRequest(req, sink or (lambda r: None), list(req.inputs), ("OUTPUT",), at,
+                            batch_size=batch_size)
+
+
+def ids(batch: Sequence[ScheduledRequest]) -> list[str]:
+    return [j.request.id for j in batch]
 
 
 def control_values(j: ScheduledRequest) -> dict[str, object]:

@@ -45,11 +45,20 @@ def _target(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    target = _target(config)
     for item in items:
         if HERE not in Path(str(item.path)).resolve().parents:
             continue
-        if item.get_closest_marker("tritonlite_only") is None:
+        marker = item.get_closest_marker("tritonlite_only")
+        if marker is None:
             item.add_marker(pytest.mark.reference_ok)
+        elif target == "reference":
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"tritonlite_only (deliberate difference from Triton): {reason}"
+                )
+            )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -59,14 +68,6 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def target(pytestconfig: pytest.Config) -> str:
     return _target(pytestconfig)
-
-
-@pytest.fixture(autouse=True)
-def _skip_tritonlite_only(request: pytest.FixtureRequest, target: str) -> None:
-    marker = request.node.get_closest_marker("tritonlite_only")
-    if marker is not None and target == "reference":
-        reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
-        pytest.skip(f"tritonlite_only (deliberate difference from Triton): {reason}")
 
 
 @pytest.fixture(scope="session")

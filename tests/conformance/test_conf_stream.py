@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import re
 import threading
@@ -326,63 +327,85 @@ def test_decoupled_via_tritonclient(client_stream: ClientStream, server) -> None
 # --------------------------------------------------------------------- aio
 
 
-async def test_aio_stream_sequence_and_decoupled(server) -> None:
-    async with aioclient.InferenceServerClient(server.grpc_url) as triton:
+def _aio_tensor(name: str, value: int) -> aioclient.InferInput:
+    tensor = aioclient.InferInput(name, [1], "INT32")
+    tensor.set_data_from_numpy(np.array([value], dtype=np.int32))
+    return tensor
 
-        def tensor(name: str, value: int) -> aioclient.InferInput:
-            t = aioclient.InferInput(name, [1], "INT32")
-            t.set_data_from_numpy(np.array([value], dtype=np.int32))
-            return t
 
-        requests = [
-            {
-                "model_name": "seq_direct",
-                "inputs": [tensor("INPUT", 10)],
-                "request_id": "aio-1",
-                "sequence_id": 2004,
-                "sequence_start": True,
-            },
-            {
-                "model_name": "seq_direct",
-                "inputs": [tensor("INPUT", 20)],
-                "request_id": "aio-2",
-                "sequence_id": 2004,
-                "sequence_end": True,
-            },
-            {
-                "model_name": "decoupled_repeat",
-                "inputs": [tensor("N", 2)],
-                "request_id": "aio-3",
-                # (the aio stream_infer has no enable_empty_final_response)
-            },
-        ]
-        sent = asyncio_event()
+async def _aio_stream(
+    url: str, requests: list[dict[str, Any]], expected: int
+) -> dict[str, list[tuple[Any, bool | None]]]:
+    """Send ``requests`` on one aio stream; collect ``expected`` responses by request id."""
+    done = asyncio.Event()
 
-        async def feed() -> AsyncIterator[dict[str, Any]]:
-            for request in requests:
-                yield request
-            await sent.wait()  # keep the stream open until every response arrived
+    async def feed() -> AsyncIterator[dict[str, Any]]:
+        for request in requests:
+            yield request
+        await done.wait()  # keep the stream open until every response arrived...
+        # ...and a little longer, so a decoupled model's flag-only FINAL (sent right after
+        # its last response) is processed before the client half-closes.
+        await asyncio.sleep(QUIET_S)
 
-        by_id: dict[str, list[tuple[Any, bool | None]]] = {}
-        stream = triton.stream_infer(feed(), stream_timeout=20)
-        async for result, error in stream:
+    by_id: dict[str, list[tuple[Any, bool | None]]] = {}
+    received = 0
+    async with aioclient.InferenceServerClient(url) as triton:
+        # Half-close (never cancel) and let the server end the stream.
+        async for result, error in triton.stream_infer(feed(), stream_timeout=20):
             assert error is None, error
             response = result.get_response()
             values = (
                 result.as_numpy(response.outputs[0].name).tolist() if response.outputs else None
             )
             by_id.setdefault(response.id, []).append((values, final_flag(response)))
-            if len(by_id.get("aio-2", [])) == 1 and len(by_id.get("aio-3", [])) == 2:
-                # Half-close and let the server end the stream once every request is
-                # complete (cancelling here can race the model's flag-only FINAL and
-                # leave the reference unable to unload the model at shutdown).
-                sent.set()
-        assert by_id["aio-1"] == [([10], True)]
-        assert by_id["aio-2"] == [([30], True)]
-        assert by_id["aio-3"] == [([0], False), ([1], False)]
+            received += 1
+            if received == expected:
+                done.set()
+    return by_id
 
 
-def asyncio_event():
-    import asyncio
+async def test_aio_stream_sequence(server) -> None:
+    requests = [
+        {
+            "model_name": "seq_direct",
+            "inputs": [_aio_tensor("INPUT", 10)],
+            "request_id": "aio-1",
+            "sequence_id": 2004,
+            "sequence_start": True,
+        },
+        {
+            "model_name": "seq_direct",
+            "inputs": [_aio_tensor("INPUT", 20)],
+            "request_id": "aio-2",
+            "sequence_id": 2004,
+            "sequence_end": True,
+        },
+    ]
+    by_id = await _aio_stream(server.grpc_url, requests, expected=2)
+    assert by_id == {"aio-1": [([10], True)], "aio-2": [([30], True)]}
 
-    return asyncio.Event()
+
+async def test_aio_stream_decoupled(server) -> None:
+    # (the aio stream_infer cannot ask for the empty final response)
+    requests = [
+        {"model_name": "decoupled_repeat", "inputs": [_aio_tensor("N", 2)], "request_id": "aio-3"}
+    ]
+    by_id = await _aio_stream(server.grpc_url, requests, expected=2)
+    assert by_id == {"aio-3": [([0], False), ([1], False)]}
+
+
+@pytest.mark.tritonlite_only(
+    reason="Triton 2.51 aborts (SIGABRT in TRITONBACKEND_ResponseSend) when one stream "
+    "carries requests for a decoupled and a non-decoupled model at the same time"
+)
+def test_decoupled_and_plain_models_on_one_stream(raw_stream: RawStream) -> None:
+    raw_stream.send(raw_request("decoupled_repeat", "mix-1", "N", 2))
+    raw_stream.send(raw_request("two_utils_a", "mix-2", "INPUT", 0))
+    raw_stream.send(raw_request("decoupled_repeat", "mix-3", "N", 1))
+    messages = [raw_stream.recv() for _ in range(4)]
+    raw_stream.assert_quiet()
+    assert [m.error_message for m in messages] == [""] * 4
+    by_id: dict[str, int] = {}
+    for message in messages:
+        by_id[message.infer_response.id] = by_id.get(message.infer_response.id, 0) + 1
+    assert by_id == {"mix-1": 2, "mix-2": 1, "mix-3": 1}

@@ -112,12 +112,13 @@ class PythonInstance:
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restart_task: asyncio.Task[None] | None = None
+        self._start_failed = False
         self._bls_tasks: dict[int, asyncio.Task[None]] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._stopping = False
+        self._start_failed = False
         self._req_ring = RingWriter(capacity=self.spec.ring_bytes)
         self._resp_ring = RingReader(capacity=self.spec.ring_bytes)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -158,11 +159,13 @@ class PythonInstance:
         try:
             ready = await asyncio.wait_for(self._ready, _STARTUP_TIMEOUT_S)
         except TimeoutError:
+            self._start_failed = True  # its worker's exit is not a crash to restart from
             await self._teardown()
             raise InferenceServerError(
                 ErrorKind.INTERNAL, f"instance '{self.name}' did not initialize in time"
             ) from None
         if ready.error is not None:
+            self._start_failed = True  # its worker's exit is not a crash to restart from
             await self._teardown()
             raise InferenceServerError(ErrorKind.INTERNAL, ready.error)
         self.pid = ready.pid
@@ -170,8 +173,11 @@ class PythonInstance:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._restart_task is not None:
-            self._restart_task.cancel()
+        task, self._restart_task = self._restart_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._sock is not None and self._proc is not None and self._proc.poll() is None:
             with contextlib.suppress(OSError):
                 self._send(ipc.ShutdownMsg())
@@ -457,7 +463,7 @@ class PythonInstance:
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(ipc.ReadyMsg(error=reason))
             return
-        if self._stopping:
+        if self._stopping or self._start_failed:
             return
         log.error("%s; restarting it", reason)
         self._fail_all(

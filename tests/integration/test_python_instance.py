@@ -191,7 +191,7 @@ async def test_syntax_error_reason(tmp_path: Path) -> None:
 async def test_killed_during_initialize_is_a_load_failure(tmp_path: Path) -> None:
     d = tmp_path / "dies" / "1"
     d.mkdir(parents=True)
-    (d / "model.py").write_text("import os\nos.kill(os.getpid(), %d)\n" % signal.SIGKILL)
+    (d / "model.py").write_text(f"import os\nos.kill(os.getpid(), {int(signal.SIGKILL)})\n")
     inst = PythonInstance(spec(tmp_path / "dies"), ModelStats("dies", "1"))
     with pytest.raises(InferenceServerError, match="exited unexpectedly during initialization"):
         await inst.start()

@@ -44,6 +44,12 @@ class ServerApi(Protocol):
     async def load_model(self, model: str, parameters: dict[str, object] | None = None) -> None: ...
     async def unload_model(self, model: str, unload_dependents: bool = False) -> None: ...
 
+    def submit(self, request: InferenceRequest,
+               sink: Callable[[InferenceResponse], None]) -> Callable[[], None]:
+        """Callback form of :meth:`infer` (loop thread): the response goes to ``sink``;
+        returns a function that cancels the request."""
+        ...
+
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         """Run one request that produces exactly one response. Raises InferenceServerError
         (``DecoupledNotSupported`` for decoupled models; the frontend picks its text)."""

@@ -162,7 +162,14 @@ class InferenceServer:
         self._idle.clear()
         stats.pending += 1
 
+        first = True
+
         def record(resp: InferenceResponse) -> None:
+            nonlocal first
+            if first:
+                first = False
+                if stats.observer is not None:  # latency summaries/histograms are on
+                    stats.record_first_response(time.monotonic_ns() - start)
             if resp.final:
                 self._inflight -= 1
                 if self._inflight == 0:
@@ -212,6 +219,19 @@ class InferenceServer:
             sink(resp)
 
         return store
+
+    def submit(self, request: InferenceRequest,
+               sink: ResponseSink) -> Callable[[], None]:
+        """Start one request that produces exactly one response, delivered to ``sink`` on
+        the event loop thread; returns a function that cancels it (loop thread only).
+
+        The callback form of :meth:`infer`, for frontends whose own threads wait on the
+        answer (no task or future per request). Raises InferenceServerError like infer."""
+        mv = self._resolve(request)
+        if mv.decoupled:
+            raise DecoupledNotSupported()
+        job = self._submit(mv, request, sink)
+        return lambda: mv.scheduler.cancel(job)
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         mv = self._resolve(request)

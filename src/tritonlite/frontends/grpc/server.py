@@ -1,5 +1,6 @@
-"""The gRPC endpoint: a grpc.aio server carrying ``inference.GRPCInferenceService`` and
-``grpc.health.v1.Health``.
+"""The gRPC endpoint carrying ``inference.GRPCInferenceService`` and ``grpc.health.v1.Health``:
+grpcio's thread-pool server bridged to the event loop (``threaded.py``, the default: the
+fastest shape measured) or a grpc.aio server (``threaded=False``).
 
 Channel options follow Triton's gRPC server (``src/grpc/grpc_server.cc``): messages up to
 ``INT_MAX`` bytes both ways, SO_REUSEPORT off unless asked for, and Triton's keepalive
@@ -9,19 +10,23 @@ against these, so they matter as much as the message limits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
 from tritonlite.core.interfaces import ServerApi
+from tritonlite.core.settings import ServerSettings
 from tritonlite.frontends.grpc.service import (
     SERVICE_NAME,
     HealthServicer,
     InferenceServicer,
     method_handlers,
 )
+from tritonlite.frontends.grpc.threaded import ThreadedGrpcServer
 
 __all__ = ["GrpcFrontend", "KeepAliveOptions"]
 
@@ -72,7 +77,10 @@ class GrpcFrontend:
     Call :meth:`start` on the event loop that runs the server; it returns the bound port
     (``port=0`` picks a free one). :meth:`stop` stops accepting RPCs and gives running ones
     ``grace`` seconds before cancelling them. ``health_watch_interval`` is how often an
-    open ``Health/Watch`` call looks for a change of readiness.
+    open ``Health/Watch`` call looks for a change of readiness. ``settings`` are the log
+    and trace settings shared with the other frontends (a private copy if not given);
+    ``header_forward_pattern`` is ``--grpc-header-forward-pattern`` (request metadata whose
+    key matches becomes string parameters).
     """
 
     def __init__(
@@ -85,6 +93,10 @@ class GrpcFrontend:
         reuse_port: bool = False,
         keepalive: KeepAliveOptions | None = None,
         health_watch_interval: float = 1.0,
+        settings: ServerSettings | None = None,
+        header_forward_pattern: str = "",
+        threaded: bool = True,
+        max_workers: int = 32,
     ) -> None:
         self.server = server
         self.address = address
@@ -92,9 +104,13 @@ class GrpcFrontend:
         self.max_message_bytes = max_message_bytes
         self.reuse_port = reuse_port
         self.keepalive = keepalive or KeepAliveOptions()
-        self.servicer = InferenceServicer(server)
+        pattern = re.compile(header_forward_pattern) if header_forward_pattern else None
+        self.servicer = InferenceServicer(server, settings, pattern)
         self.health = HealthServicer(server, watch_interval=health_watch_interval)
         self._grpc_server: grpc.aio.Server | None = None
+        self.threaded = threaded
+        self.max_workers = max_workers
+        self._threaded: ThreadedGrpcServer | None = None
 
     def channel_options(self) -> list[tuple[str, int]]:
         return [
@@ -106,8 +122,10 @@ class GrpcFrontend:
 
     async def start(self) -> int:
         """Bind and start serving; returns the bound port."""
-        if self._grpc_server is not None:
+        if self._grpc_server is not None or self._threaded is not None:
             raise RuntimeError("GrpcFrontend already started")
+        if self.threaded:
+            return self._start_threaded()
         grpc_server = grpc.aio.server(options=self.channel_options())
         handlers = method_handlers(self.servicer)
         grpc_server.add_generic_rpc_handlers(
@@ -128,8 +146,28 @@ class GrpcFrontend:
         logger.info("Started GRPCInferenceService at %s", _host_port(self.address, bound))
         return bound
 
+    def _start_threaded(self) -> int:
+        threaded = ThreadedGrpcServer(self.server, self.servicer, asyncio.get_running_loop(),
+                                      self.channel_options(), self.max_workers,
+                                      self.health._watch_interval)
+        target = _host_port(self.address, self.port)
+        try:
+            bound: int = threaded.grpc_server.add_insecure_port(target)
+        except RuntimeError as exc:
+            raise OSError(f"failed to bind the gRPC endpoint to {target}: {exc}") from exc
+        if bound == 0:
+            raise OSError(f"failed to bind the gRPC endpoint to {target}")
+        threaded.grpc_server.start()
+        self._threaded = threaded
+        self.port = bound
+        logger.info("Started GRPCInferenceService at %s", _host_port(self.address, bound))
+        return bound
+
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting RPCs; running ones get ``grace`` seconds, then are cancelled."""
+        threaded, self._threaded = self._threaded, None
+        if threaded is not None:
+            await asyncio.get_running_loop().run_in_executor(None, threaded.stop, grace)
         grpc_server, self._grpc_server = self._grpc_server, None
         if grpc_server is None:
             return

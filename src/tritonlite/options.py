@@ -41,6 +41,17 @@ class ServerOptions:
     metrics_port: int = _opt(8002, "Metrics port (0: any free port).")
     metrics_address: str = _opt("0.0.0.0", "Metrics bind address.")
     metrics_interval_ms: int = _opt(2000, "How often CPU/memory gauges refresh, in ms.")
+    metrics_config: tuple[str, ...] = _opt(
+        (), "Metrics setting=value: counter_latencies, summary_latencies, summary_quantiles, "
+        "histogram_latencies (Triton's --metrics-config).", repeat=True)
+    allow_cpu_metrics: bool = _opt(True, "Report CPU utilization and memory gauges.")
+    allow_gpu_metrics: bool = _opt(True, "Accepted for Triton compatibility (no GPU metrics).")
+    http_header_forward_pattern: str = _opt(
+        "", "Regex; HTTP request headers whose name matches become string parameters.")
+    grpc_header_forward_pattern: str = _opt(
+        "", "Regex; gRPC request metadata whose key matches becomes string parameters.")
+    http_thread_count: int = _opt(
+        8, "Accepted for Triton compatibility; HTTP runs on the server's event loop.")
     disable_auto_complete_config: bool = _opt(
         False, "Do not call a model's auto_complete_config.")
     strict_model_config: bool = _opt(False, "Deprecated Triton alias of the flag above.")

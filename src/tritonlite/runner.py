@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import gc
 import logging
 import signal
 import sys
@@ -18,6 +20,7 @@ from typing import Protocol
 
 from tritonlite.core.registry import Registry
 from tritonlite.core.server import InferenceServer
+from tritonlite.core.settings import LogSettings, ServerSettings
 from tritonlite.model_control import ModelControl
 from tritonlite.model_factory import ModelFactory
 from tritonlite.options import ServerOptions
@@ -33,17 +36,52 @@ class Frontend(Protocol):
 FrontendFactory = Callable[[InferenceServer, ServerOptions], tuple[str, str, Frontend]]
 
 
-def _grpc(server: InferenceServer, opts: ServerOptions) -> tuple[str, str, Frontend]:
+def _grpc(server: InferenceServer, opts: ServerOptions, *,
+          settings: ServerSettings | None = None) -> tuple[str, str, Frontend]:
     from tritonlite.frontends.grpc.server import GrpcFrontend
 
     return ("GRPCInferenceService", opts.grpc_address,
-            GrpcFrontend(server, address=opts.grpc_address, port=opts.grpc_port))
+            GrpcFrontend(server, address=opts.grpc_address, port=opts.grpc_port,
+                         settings=settings,
+                         header_forward_pattern=opts.grpc_header_forward_pattern))
+
+
+def _http(server: InferenceServer, opts: ServerOptions, *,
+          settings: ServerSettings | None = None) -> tuple[str, str, Frontend]:
+    from tritonlite.frontends.http.server import HttpFrontend
+    from tritonlite.repository.pbtxt import config_to_json
+
+    return ("HTTPService", opts.http_address,
+            HttpFrontend(server, address=opts.http_address, port=opts.http_port,
+                         max_input_size=opts.http_max_input_size, settings=settings,
+                         config_json=config_to_json,
+                         header_forward_pattern=opts.http_header_forward_pattern))
+
+
+def _metrics(server: InferenceServer, opts: ServerOptions) -> tuple[str, str, Frontend]:
+    from tritonlite.frontends.metrics.config import MetricsConfig
+    from tritonlite.frontends.metrics.exporter import MetricsFrontend
+
+    return ("Metrics Service", opts.metrics_address,
+            MetricsFrontend(server, address=opts.metrics_address, port=opts.metrics_port,
+                            metrics_config=MetricsConfig.parse(opts.metrics_config),
+                            interval_ms=opts.metrics_interval_ms,
+                            cpu_metrics=opts.allow_cpu_metrics))
 
 
 def frontend_factories(opts: ServerOptions) -> list[FrontendFactory]:
+    """The frontends to start, in Triton's order (gRPC, HTTP, metrics). gRPC and HTTP
+    share one set of log/trace settings, so ``v2/logging`` and ``LogSettings`` agree."""
+    settings = ServerSettings(log=LogSettings(
+        log_info=opts.log_info, log_warning=opts.log_warning, log_error=opts.log_error,
+        log_verbose_level=opts.log_verbose))
     out: list[FrontendFactory] = []
     if opts.allow_grpc:
-        out.append(_grpc)
+        out.append(functools.partial(_grpc, settings=settings))
+    if opts.allow_http:
+        out.append(functools.partial(_http, settings=settings))
+    if opts.allow_metrics:
+        out.append(_metrics)
     return out
 
 
@@ -105,6 +143,8 @@ class Runner:
                   file=sys.stderr, flush=True)
             await self.control.unload_all()
             return 1
+        gc.freeze()  # models and modules loaded so far live for the whole run
+        gc.set_threshold(10_000, 50, 50)
         try:
             await self.start_frontends()
         except Exception as exc:

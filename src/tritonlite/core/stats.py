@@ -1,13 +1,23 @@
 """Per-model-version statistics as plain data, shaped like Triton's ModelStatistics.
 
 Recorded by the schedulers and the server; read by the gRPC/HTTP statistics endpoints and
-the metrics exporter, so all three report the same numbers.
+the metrics exporter, so all three report the same numbers. A :data:`LatencyObserver`
+set on a ``ModelStats`` also sees each request's latencies one by one (the metrics
+exporter's optional summaries and histograms need them; cumulative sums cannot give
+quantiles).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+LatencyObserver = Callable[[str, int], None]
+"""Called with (kind, ns) per request: "request", "queue", "compute_input",
+"compute_infer", "compute_output" for each successful request (the values the
+cumulative statistics add), and "first_response" when a request's first response
+(of any outcome) is produced."""
 
 
 @dataclass(slots=True)
@@ -61,6 +71,7 @@ class ModelStats:
     inference_stats: InferStats = field(default_factory=InferStats)
     batch_stats: dict[int, BatchStat] = field(default_factory=dict)
     failures: FailureCounts = field(default_factory=FailureCounts)
+    observer: LatencyObserver | None = field(default=None, repr=False, compare=False)
 
     def record_success(self, request_ns: int, queue_ns: int, compute: tuple[int, int, int],
                        batch_size: int = 1) -> None:
@@ -74,6 +85,18 @@ class ModelStats:
         s.compute_output.add(compute[2])
         self.inference_count += batch_size
         self.last_inference_ms = time.time_ns() // 1_000_000
+        if self.observer is not None:
+            self.observer("request", request_ns)
+            self.observer("queue", queue_ns)
+            self.observer("compute_input", compute[0])
+            self.observer("compute_infer", compute[1])
+            self.observer("compute_output", compute[2])
+
+    def record_first_response(self, ns: int) -> None:
+        """A request's first response came ``ns`` after the request arrived (only the
+        observer keeps this)."""
+        if self.observer is not None:
+            self.observer("first_response", ns)
 
     def record_failure(self, request_ns: int, reason: str = "BACKEND") -> None:
         self.inference_stats.fail.add(request_ns)

@@ -11,6 +11,9 @@ Tensor bytes are never copied on the way in or out:
   the output bytes as wire fields with a single ``bytes.join`` (upb needs ~6 ms to
   serialize a 4 MiB bytes field; the join costs one memcpy).
 
+The protocol-independent rules (datatype names, typed ``contents`` -> bytes, the reserved
+parameters, duplicate inputs) are the HTTP frontend's too, in ``frontends.common``.
+
 Error texts, their order and their kinds follow Triton 2.51's ``src/grpc/infer_handler.cc``
 and ``src/grpc/grpc_utils.h`` (``SetInferenceRequestMetadata``, ``InferGRPCToInput``,
 ``ParseSharedMemoryParams``, ``ParseClassificationParams``), checked against the reference
@@ -21,25 +24,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2, service_pb2
 
 from tritonlite.core.errors import (
     DecoupledNotSupported,
-    ErrorKind,
     InferenceServerError,
     invalid_arg,
     not_found,
 )
-from tritonlite.core.tensor import DataType, Tensor, serialize_bytes
+from tritonlite.core.tensor import DataType, Tensor
 from tritonlite.core.types import (
     InferenceRequest,
     InferenceResponse,
     ParamValue,
     RequestedOutput,
-    SequenceInfo,
+)
+from tritonlite.frontends.common.parameters import TRITON_PREFIX, RequestParameters
+from tritonlite.frontends.common.tensors import (
+    DATATYPES,
+    INVALID_DATATYPE,
+    InputSet,
+    InvalidDatatype,
+    bools_to_wire,
+    floats_to_wire,
+    integers_to_wire,
+    refine_invalid_datatype,
+    strings_to_wire,
 )
 
 __all__ = [
@@ -62,10 +74,6 @@ FINAL_RESPONSE_PARAM = "triton_final_response"
 EMPTY_FINAL_PARAM = "triton_enable_empty_final_response"
 DECOUPLED_TEXT = "ModelInfer RPC doesn't support models with decoupled transaction policy"
 _ALLOWED_TRITON_PARAMS = (EMPTY_FINAL_PARAM,)
-_UINT64 = (1 << 64) - 1
-
-_DATATYPES: dict[str, DataType] = {dt.value: dt for dt in DataType}
-_INVALID_DATATYPE = "<invalid>"  # TRITONSERVER_DataTypeString(TRITONSERVER_TYPE_INVALID)
 
 # Requests at least this big are split on the wire so raw tensors stay in the received
 # buffer; below it, protobuf's C parser is faster than walking the fields in Python.
@@ -73,17 +81,6 @@ _SPLIT_THRESHOLD = 64 * 1024
 _RAW_INPUT_FIELD = 7
 _RAW_OUTPUT_TAG = b"\x32"  # ModelInferResponse.raw_output_contents: field 6, length-delimited
 _INFER_RESPONSE_TAG = b"\x12"  # ModelStreamInferResponse.infer_response: field 2
-
-
-class InvalidDatatype(InferenceServerError):
-    """An input's datatype string is not a Triton type. Triton reports it only after the
-    model is known, in a text that names the model's expected type, so the service
-    finishes the message with :func:`refine_decode_error`."""
-
-    def __init__(self, input_name: str) -> None:
-        message = f"invalid datatype '{_INVALID_DATATYPE}' for input '{input_name}'"
-        super().__init__(ErrorKind.INVALID_ARG, message)
-        self.input_name = input_name
 
 
 # --------------------------------------------------------------------------- wire level
@@ -187,7 +184,7 @@ def decode_infer_request(
     )
     if message.parameters:
         _decode_parameters(message.parameters, request)
-    request.inputs = _decode_inputs(message, raw_inputs)
+    request.inputs = _decode_inputs(message, raw_inputs, request.id)
     if message.outputs:
         request.requested_outputs = [_decode_output(o) for o in message.outputs]
     return request
@@ -204,16 +201,15 @@ def wants_empty_final_response(message: service_pb2.ModelInferRequest) -> bool:
 def _decode_parameters(
     params: Mapping[str, service_pb2.InferParameter], request: InferenceRequest
 ) -> None:
-    sequence: SequenceInfo | None = None
-    custom: dict[str, ParamValue] = {}
+    """Read each parameter's protobuf value; what it means is ``RequestParameters``'."""
+    decoded = RequestParameters()
     for key, param in params.items():
         kind = param.WhichOneof("parameter_choice")
         if key == "sequence_id":
-            sequence = sequence or SequenceInfo()
             if kind == "int64_param":
-                sequence.correlation_id = param.int64_param & _UINT64
+                decoded.set_correlation_id(param.int64_param)
             elif kind == "string_param":
-                sequence.correlation_id = param.string_param
+                decoded.set_correlation_id(param.string_param)
             else:
                 raise invalid_arg(
                     "invalid value type for 'sequence_id' parameter, expected "
@@ -222,18 +218,17 @@ def _decode_parameters(
         elif key in ("sequence_start", "sequence_end"):
             if kind != "bool_param":
                 raise invalid_arg(f"invalid value type for '{key}' parameter, expected bool_param.")
-            sequence = sequence or SequenceInfo()
             if key == "sequence_start":
-                sequence.start = param.bool_param
+                decoded.set_sequence_start(param.bool_param)
             else:
-                sequence.end = param.bool_param
+                decoded.set_sequence_end(param.bool_param)
         elif key == "priority":
             if kind == "int64_param":
                 if param.int64_param < 0:
                     raise invalid_arg("invalid value for 'priority', expected value >= 0.")
-                request.priority = param.int64_param
+                decoded.set_priority(param.int64_param)
             elif kind == "uint64_param":
-                request.priority = param.uint64_param
+                decoded.set_priority(param.uint64_param)
             else:
                 raise invalid_arg(
                     "invalid value type for 'priority' parameter, expected "
@@ -244,8 +239,8 @@ def _decode_parameters(
                 raise invalid_arg(
                     "invalid value type for 'timeout' parameter, expected int64_param."
                 )
-            request.timeout_us = param.int64_param & _UINT64  # Triton stores a uint64
-        elif key.startswith("triton_"):
+            decoded.set_timeout(param.int64_param)  # Triton stores a uint64
+        elif key.startswith(TRITON_PREFIX):
             if key not in _ALLOWED_TRITON_PARAMS:
                 raise invalid_arg(
                     "parameter keys starting with 'triton_' are reserved for Triton usage. "
@@ -258,27 +253,30 @@ def _decode_parameters(
             # Triton 2.51 passes 'headers' and 'binary_data_output' through to the model
             # over gRPC (observed), so no other key is reserved here.
             if kind in ("int64_param", "bool_param", "string_param", "double_param"):
-                custom[key] = getattr(param, kind)
+                value: ParamValue = getattr(param, kind)
+                decoded.add_custom(key, value)
             else:
                 raise invalid_arg(
                     f"invalid value type for '{key}' parameter, expected "
                     "int64_param, bool_param, or string_param."
                 )
-    request.sequence = sequence
-    request.parameters = custom
+    decoded.apply(request)
 
 
 def _decode_inputs(
-    message: service_pb2.ModelInferRequest, raw_inputs: Sequence[bytes | memoryview]
+    message: service_pb2.ModelInferRequest,
+    raw_inputs: Sequence[bytes | memoryview],
+    request_id: str,
 ) -> list[Tensor]:
     model = message.model_name
     has_raw = len(raw_inputs) > 0
     raw_index = 0
     bad_datatype: str | None = None
-    tensors: list[Tensor] = []
+    inputs = InputSet(request_id)
     for io in message.inputs:
         name = io.name
-        datatype = _DATATYPES.get(io.datatype)
+        inputs.claim(name)
+        datatype = DATATYPES.get(io.datatype)
         data: bytes | memoryview
         region = _shared_memory_region(io.parameters, name) if io.parameters else None
         if region is not None:
@@ -305,32 +303,25 @@ def _decode_inputs(
         if datatype is None:
             bad_datatype = bad_datatype or name
             continue
-        tensors.append(Tensor(name, datatype, io.shape, raw=data))
+        inputs.add(Tensor(name, datatype, io.shape, raw=data))
     if bad_datatype is not None:
         raise InvalidDatatype(bad_datatype)
-    return tensors
+    return inputs.tensors
 
 
-# contents field -> (numpy dtype it holds, the Triton type it stands for); ``int_contents``
-# and ``uint_contents`` also carry the 8- and 16-bit types, one element per 32-bit value.
-_CONTENTS: tuple[tuple[str, str, DataType, dict[DataType, np.dtype[Any]]], ...] = (
-    ("bool_contents", "?", DataType.BOOL, {}),
-    (
-        "int_contents",
-        "<i4",
-        DataType.INT32,
-        {DataType.INT8: np.dtype("<i1"), DataType.INT16: np.dtype("<i2")},
-    ),
-    ("int64_contents", "<i8", DataType.INT64, {}),
-    (
-        "uint_contents",
-        "<u4",
-        DataType.UINT32,
-        {DataType.UINT8: np.dtype("<u1"), DataType.UINT16: np.dtype("<u2")},
-    ),
-    ("uint64_contents", "<u8", DataType.UINT64, {}),
-    ("fp32_contents", "<f4", DataType.FP32, {}),
-    ("fp64_contents", "<f8", DataType.FP64, {}),
+# contents field -> (the Triton type it stands for, wire encoder); ``int_contents`` and
+# ``uint_contents`` also carry the 8- and 16-bit types, one element per 32-bit value.
+_INTS = (DataType.INT8, DataType.INT16, DataType.INT32)
+_UINTS = (DataType.UINT8, DataType.UINT16, DataType.UINT32)
+_CONTENTS: tuple[tuple[str, DataType, tuple[DataType, ...]], ...] = (
+    ("bool_contents", DataType.BOOL, (DataType.BOOL,)),
+    ("int_contents", DataType.INT32, _INTS),
+    ("int64_contents", DataType.INT64, (DataType.INT64,)),
+    ("uint_contents", DataType.UINT32, _UINTS),
+    ("uint64_contents", DataType.UINT64, (DataType.UINT64,)),
+    ("fp32_contents", DataType.FP32, (DataType.FP32,)),
+    ("fp64_contents", DataType.FP64, (DataType.FP64,)),
+    ("bytes_contents", DataType.BYTES, (DataType.BYTES,)),
 )
 
 
@@ -342,23 +333,22 @@ def _contents_to_wire(
 ) -> bytes:
     """Typed ``contents`` -> wire bytes. Like Triton, the element count is not checked
     here: the core reports a byte-size mismatch against the shape."""
-    expected = datatype.value if datatype is not None else _INVALID_DATATYPE
+    expected = datatype.value if datatype is not None else INVALID_DATATYPE
     data = b""
-    for field, np_type, field_type, narrow in _CONTENTS:
+    for field, field_type, carries in _CONTENTS:
         values = getattr(contents, field)
         if not values:
             continue
-        tensor_type = datatype if datatype in narrow else field_type
+        tensor_type = datatype if datatype in carries else field_type
         _check_contents_type(name, model, tensor_type, expected, supplied=bool(data))
-        array = np.array(values, dtype=np_type)
-        if datatype in narrow:
-            array = array.astype(narrow[datatype])  # keeps the low bytes, as Triton does
-        data = array.tobytes()
-    if contents.bytes_contents:
-        _check_contents_type(name, model, DataType.BYTES, expected, supplied=bool(data))
-        items = np.empty(len(contents.bytes_contents), dtype=np.object_)
-        items[:] = list(contents.bytes_contents)
-        data = serialize_bytes(items)
+        if field_type is DataType.BOOL:
+            data = bools_to_wire(values)
+        elif field_type is DataType.BYTES:
+            data = strings_to_wire(list(values))
+        elif field_type in (DataType.FP32, DataType.FP64):
+            data = floats_to_wire(values, field_type)
+        else:
+            data = integers_to_wire(values, tensor_type)  # keeps the low bytes, as Triton
     return data
 
 
@@ -371,7 +361,7 @@ def _check_contents_type(
             "binary data was already supplied."
         )
     if tensor_type is None or tensor_type.value != expected:
-        got = tensor_type.value if tensor_type is not None else _INVALID_DATATYPE
+        got = tensor_type.value if tensor_type is not None else INVALID_DATATYPE
         raise invalid_arg(
             f"unexpected explicit tensor data for input tensor '{name}' for model '{model}' "
             f"of type '{got}', expected datatype '{expected}'"
@@ -455,21 +445,8 @@ def refine_decode_error(
         return DecoupledNotSupported()
     if not isinstance(error, InvalidDatatype):
         return error
-    for model_input in config.input:
-        if model_input.name == error.input_name:
-            type_name = model_config_pb2.DataType.Name(model_input.data_type)
-            try:
-                expected = DataType.from_config_name(type_name).value
-            except (KeyError, ValueError):
-                expected = _INVALID_DATATYPE
-            request_id = message.id or "<id_unknown>"
-            return invalid_arg(
-                f"[request id: {request_id}] inference input '{error.input_name}' data-type "
-                f"is '{_INVALID_DATATYPE}', but model '{message.model_name}' expects "
-                f"'{expected}'"
-            )
-    return invalid_arg(
-        f"unexpected inference input '{error.input_name}' for model '{message.model_name}'"
+    return refine_invalid_datatype(
+        error, request_id=message.id, model_name=message.model_name, config=config
     )
 
 

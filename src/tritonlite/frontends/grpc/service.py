@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -30,7 +31,9 @@ from tritonlite.core.errors import (
     not_found,
 )
 from tritonlite.core.interfaces import ServerApi
+from tritonlite.core.settings import ServerSettings
 from tritonlite.core.types import InferenceRequest
+from tritonlite.frontends.common.parameters import forward_headers
 from tritonlite.frontends.grpc import messages
 from tritonlite.frontends.grpc.codec import (
     DECOUPLED_TEXT,
@@ -46,7 +49,12 @@ from tritonlite.frontends.grpc.codec import (
     wants_empty_final_response,
 )
 from tritonlite.frontends.grpc.errors import status_code
-from tritonlite.frontends.grpc.settings import LogSettings, TraceSettings
+from tritonlite.frontends.grpc.settings import (
+    log_response,
+    trace_response,
+    update_log,
+    update_trace,
+)
 
 __all__ = ["SERVICE_NAME", "HealthServicer", "InferenceServicer", "method_handlers"]
 
@@ -84,10 +92,31 @@ def _unary(method: _Handler) -> _Handler:
 class InferenceServicer:
     """Handlers for every RPC of ``inference.GRPCInferenceService``."""
 
-    def __init__(self, server: ServerApi) -> None:
+    def __init__(
+        self,
+        server: ServerApi,
+        settings: ServerSettings | None = None,
+        header_forward_pattern: re.Pattern[str] | None = None,
+    ) -> None:
         self._server = server
-        self.trace_settings = TraceSettings()
-        self.log_settings = LogSettings()
+        self.settings = settings if settings is not None else ServerSettings()
+        self._forward = header_forward_pattern
+
+    def _forwarded(self, context: grpc.aio.ServicerContext) -> dict[str, str]:
+        """``--grpc-header-forward-pattern``: matching metadata as string parameters."""
+        if self._forward is None:
+            return {}
+        metadata = context.invocation_metadata() or ()
+        return forward_headers(
+            ((str(k), v) for k, v in metadata if isinstance(v, str)), self._forward
+        )
+
+    def add_forwarded_headers(self, request: InferenceRequest, context: Any) -> None:
+        """Add the request metadata ``--grpc-header-forward-pattern`` selects to
+        ``request``'s parameters (no-op without a pattern). Works with a grpc.aio or a
+        sync servicer context."""
+        if self._forward is not None:
+            request.parameters.update(self._forwarded(context))
 
     # ----------------------------------------------------------------- health, metadata
 
@@ -147,6 +176,7 @@ class InferenceServicer:
     async def ModelInfer(self, wire: WireInferRequest, context: grpc.aio.ServicerContext) -> bytes:
         try:
             request = self._decode(wire, unary=True)
+            self.add_forwarded_headers(request, context)
             response = await self._server.infer(request)
         except DecoupledNotSupported:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, DECOUPLED_TEXT)
@@ -163,7 +193,8 @@ class InferenceServicer:
         self, requests: AsyncIterator[WireInferRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read_stream(requests, outbox.put_nowait))
+        forwarded = self._forwarded(context)
+        reader = asyncio.create_task(self._read_stream(requests, outbox.put_nowait, forwarded))
         try:
             while (message := await outbox.get()) is not None:
                 yield message
@@ -172,12 +203,15 @@ class InferenceServicer:
             reader.cancel()
 
     async def _read_stream(
-        self, requests: AsyncIterator[WireInferRequest], emit: Callable[[bytes | None], None]
+        self,
+        requests: AsyncIterator[WireInferRequest],
+        emit: Callable[[bytes | None], None],
+        forwarded: dict[str, str] | None = None,
     ) -> None:
         running: set[asyncio.Task[None]] = set()
         try:
             async for wire in requests:
-                task = asyncio.create_task(self._stream_one(wire, emit))
+                task = asyncio.create_task(self._stream_one(wire, emit, forwarded))
                 running.add(task)
                 task.add_done_callback(running.discard)
             # Half-closed by the client: finish what is running, then end the stream.
@@ -188,9 +222,16 @@ class InferenceServicer:
                 task.cancel()
             emit(None)
 
-    async def _stream_one(self, wire: WireInferRequest, emit: Callable[[bytes], None]) -> None:
+    async def _stream_one(
+        self,
+        wire: WireInferRequest,
+        emit: Callable[[bytes], None],
+        forwarded: dict[str, str] | None = None,
+    ) -> None:
         try:
             request = self._decode(wire, unary=False)
+            if forwarded:
+                request.parameters.update(forwarded)
             empty_final = wants_empty_final_response(wire.message)
             responses = self._server.infer_stream(request)
             try:
@@ -316,17 +357,16 @@ class InferenceServicer:
         if model and not self._server.model_ready(model):
             raise invalid_arg(f"Request for unknown model : {model}")
         if request.settings:
-            settings = {key: list(v.value) for key, v in request.settings.items()}
-            self.trace_settings.update(model, settings)
-        return self.trace_settings.respond(model)
+            update_trace(self.settings.trace, model, request.settings)
+        return trace_response(self.settings.trace, model)
 
     @_unary
     async def LogSettings(
         self, request: service_pb2.LogSettingsRequest, context: Any
     ) -> service_pb2.LogSettingsResponse:
         if request.settings:
-            self.log_settings.update(request.settings)
-        return self.log_settings.respond()
+            update_log(self.settings.log, request.settings)
+        return log_response(self.settings.log)
 
 
 def _identity(data: bytes) -> bytes:

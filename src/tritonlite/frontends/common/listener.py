@@ -1,0 +1,88 @@
+"""An ASGI application served by uvicorn (httptools parser) inside the server's running
+event loop: what the HTTP and the metrics frontends both listen with.
+
+uvicorn is embedded, not run: :meth:`EmbeddedUvicorn.start` binds our own listening
+socket (so ``port=0`` works and a busy port is reported in Triton's words) and calls
+``Server.startup``; :meth:`EmbeddedUvicorn.stop` calls ``Server.shutdown``. uvicorn's
+``serve()`` is not used: it installs its own signal handlers and polls a main loop, and
+the runner owns signals and shutdown.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from typing import Any
+
+import uvicorn
+
+__all__ = ["EmbeddedUvicorn", "bind_socket"]
+
+KEEP_ALIVE_S = 600  # Triton keeps idle connections open; clients pool them
+
+
+def bind_socket(address: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``address:port`` (IPv4 or IPv6; port 0 = any free one).
+
+    Raises ``OSError`` with Triton's text (``Socket '0.0.0.0:8000' already in use``)."""
+    host = address.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"Socket '{address}:{port}' already in use ") from exc
+    return sock
+
+
+class EmbeddedUvicorn:
+    """One uvicorn server for ``app`` on the running loop."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._server: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    async def start(self, address: str, port: int) -> int:
+        """Bind and start serving; returns the bound port."""
+        if self._server is not None:
+            raise RuntimeError("already started")
+        sock = bind_socket(address, port)
+        config = uvicorn.Config(
+            self.app,
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            server_header=False,
+            date_header=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
+        )
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)  # what serve() would set up
+        try:
+            await server.startup(sockets=[sock])
+        except BaseException:
+            sock.close()
+            raise
+        self._server, self._socket = server, sock
+        bound: int = sock.getsockname()[1]
+        return bound
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Close the listener at once; requests in flight get ``grace`` seconds."""
+        server, self._server = self._server, None
+        sock, self._socket = self._socket, None
+        if server is None:
+            return
+        server.config.timeout_graceful_shutdown = None if grace is None else math.ceil(grace)
+        await server.shutdown(sockets=[sock] if sock is not None else None)

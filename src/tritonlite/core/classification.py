@@ -18,13 +18,15 @@ from tritonlite.core.tensor import DataType, Tensor
 def classify(tensor: Tensor, count: int, labels: Sequence[str], batched: bool) -> Tensor:
     arr = tensor.as_numpy()
     rows = arr.reshape(arr.shape[0], -1) if batched and arr.ndim > 0 else arr.reshape(1, -1)
+    integral = np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_
     out = []
     for row in rows:
         values = row.astype(np.float64)
         order = np.argsort(-values, kind="stable")[: min(count, values.size)]
         items = []
         for i in order:
-            text = f"{values[i]:f}:{int(i)}"
+            value = str(int(row[i])) if integral else f"{values[i]:f}"  # as Triton prints
+            text = f"{value}:{int(i)}"
             if int(i) < len(labels):
                 text += f":{labels[int(i)]}"
             items.append(text.encode())

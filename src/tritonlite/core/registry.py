@@ -25,18 +25,16 @@ class VersionEntry:
 
 
 def parse_version(version: str) -> int:
-    """"" -> -1 (latest); "3" -> 3; anything else is Triton's INVALID_ARG."""
+    """"" -> -1 (latest); "3" -> 3; a string that is not an integer is Triton's INVALID_ARG
+    (0 and negative numbers parse, and then are simply not found)."""
     if version == "" or version == "-1":
         return -1
     try:
-        v = int(version)
+        return int(version.strip())
     except ValueError:
-        v = 0
-    if v <= 0 or not version.strip().lstrip("+").isdigit():
         raise invalid_arg(
             f"failed to get model version from specified version string '{version}' "
-            "(details: stol), version should be an integral value > 0")
-    return v
+            "(details: stol), version should be an integral value > 0") from None
 
 
 class Registry:

@@ -37,17 +37,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Triton 2.51's list and order, less what tritonlite does not implement (CUDA shared
+# memory; system shared memory is added when its registry is present).
 EXTENSIONS = (
     "classification",
-    "binary_tensor_data",
     "sequence",
     "model_repository",
+    "model_repository(unload_dependents)",
     "schedule_policy",
     "model_configuration",
-    "statistics",
+    "binary_tensor_data",
     "parameters",
-    "logging",
+    "statistics",
     "trace",
+    "logging",
 )
 
 ModelControl = Callable[[str, dict[str, object] | None], Awaitable[None]]
@@ -99,15 +102,16 @@ class InferenceServer:
         if not model:
             return sorted((m.stats for m in self.registry.ready_models()),
                           key=lambda s: (s.name, int(s.version)))
-        try:
-            if version:
-                return [self.registry.resolve(model, version).stats]
-            found = [m.stats for m in self.registry.ready_models() if m.name == model]
-        except InferenceServerError:
-            found = []
+        found = [m.stats for m in self.registry.ready_models() if m.name == model]
         if not found:
             raise InferenceServerError(ErrorKind.INVALID_ARG,
                                        f"requested model '{model}' is not available")
+        if version:
+            found = [s for s in found if s.version == version]
+            if not found:
+                raise InferenceServerError(
+                    ErrorKind.INVALID_ARG,
+                    f"requested model version is not available for model '{model}'")
         return sorted(found, key=lambda s: int(s.version))
 
     def repository_index(self, ready_only: bool = False) -> list[ModelIndexEntry]:

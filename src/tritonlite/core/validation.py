@@ -155,6 +155,10 @@ def validate_request(
                         f"input '{n}' for model '{name}', expecting 4 bytes but only "
                         f"{len(memoryview(t.raw()).cast('B'))} bytes available. Please make "
                         "sure the string length indicator is in one buffer.")
+            if got_n > count:
+                raise invalid_arg(
+                    f"{_prefix(request)}unexpected number of string elements {count + 1} for "
+                    f"inference input '{n}' for model '{name}', expecting {count}")
             if got_n != count:
                 raise invalid_arg(
                     f"{_prefix(request)}expected {count} string elements for inference input "

@@ -17,4 +17,4 @@ def test_unbatched_over_whole_tensor() -> None:
     t = Tensor.from_numpy("OUT", np.array([3, 1, 2], np.int32))
     out = classify(t, 5, [], batched=False)
     assert out.shape == (3,)
-    assert out.as_numpy().tolist() == [b"3.000000:0", b"2.000000:2", b"1.000000:1"]
+    assert out.as_numpy().tolist() == [b"3:0", b"2:2", b"1:1"]

@@ -10,6 +10,7 @@ from tritonlite.core.registry import Registry, parse_version
 def test_parse_version() -> None:
     assert parse_version("") == -1
     assert parse_version("3") == 3
+    assert parse_version("0") == 0  # parses; then no such version is found (404)
     with pytest.raises(InferenceServerError) as ei:
         parse_version("abc")
     assert ei.value.message == ("failed to get model version from specified version string "

@@ -85,8 +85,12 @@ def test_bytes_element_count() -> None:
     sig = ModelSignature("s", 0, {"I": InputSpec("I", DataType.BYTES, (1,))}, ("O",))
     two = Tensor("I", DataType.BYTES, (1,), raw=b"\1\0\0\0a\1\0\0\0b")
     assert err(InferenceRequest("s", [two]), sig) == (
+        "[request id: <id_unknown>] unexpected number of string elements 2 for inference "
+        "input 'I' for model 's', expecting 1")
+    none = Tensor("I", DataType.BYTES, (1,), raw=b"")
+    assert err(InferenceRequest("s", [none]), sig) == (
         "[request id: <id_unknown>] expected 1 string elements for inference input 'I' for "
-        "model 's', got 2")
+        "model 's', got 0")
 
 
 def test_string_id_with_numeric_corrid_is_accepted() -> None:

@@ -113,6 +113,7 @@ class ThreadedGrpcServer:
             request = self._servicer._decode(wire, unary=True)
         except InferenceServerError as exc:
             context.abort(status_code(exc), exc.message)
+        self._servicer.add_forwarded_headers(request, context)
         # One hop to the loop and one back: a callback submit, a threading.Event wait.
         done = threading.Event()
         box: list[InferenceResponse | InferenceServerError] = []
@@ -178,7 +179,8 @@ class ThreadedGrpcServer:
                 loop.call_soon_threadsafe(inbox.put_nowait, None)
 
         fut = asyncio.run_coroutine_threadsafe(
-            self._servicer._read_stream(incoming(), outbox.put), loop)
+            self._servicer._read_stream(incoming(), outbox.put,
+                                        self._servicer._forwarded(context)), loop)
         context.add_callback(fut.cancel)
         threading.Thread(target=pump, name="tritonlite-grpc-stream", daemon=True).start()
         while (message := outbox.get()) is not None:

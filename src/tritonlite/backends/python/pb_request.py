@@ -172,10 +172,10 @@ class InferenceRequest:
 
         ``preferred_memory`` None means the server's default placement (CPU here).
         """
-        if not isinstance(request_id, str):
-            raise TypeError(f"request_id must be a str, got {type(request_id).__name__}")
-        if not isinstance(model_name, str):
-            raise TypeError(f"model_name must be a str, got {type(model_name).__name__}")
+        # Triton's binding takes std::string, so bytes work too (python_backend's BLS example
+        # passes a BYTES tensor element as model_name): decode them as UTF-8.
+        request_id = _text(request_id, "request_id")
+        model_name = _text(model_name, "model_name")
         if isinstance(correlation_id, int):
             if not 0 <= correlation_id <= _UINT64_MAX:
                 raise TritonModelException(
@@ -198,11 +198,13 @@ class InferenceRequest:
                 )
             checked_inputs.append(tensor)
         names: list[str] = []
-        for name in requested_output_names:
-            if not isinstance(name, str):
+        for raw_name in requested_output_names:
+            if not isinstance(raw_name, (str, bytes)):
                 raise TypeError(
-                    f"requested_output_names must be a list of str, found {type(name).__name__}"
+                    "requested_output_names must be a list of str, found "
+                    f"{type(raw_name).__name__}"
                 )
+            name = _text(raw_name, "requested_output_names")
             if name == "":
                 raise TritonModelException(
                     f"Requested output name for request with id '{request_id}' and model "
@@ -342,6 +344,15 @@ class InferenceRequest:
             f"InferenceRequest(request_id={self._request_id!r}, "
             f"correlation_id={self._correlation_id!r}, inputs={names}, flags={self._flags})"
         )
+
+
+def _text(value: object, what: str) -> str:
+    """A str argument that also accepts UTF-8 bytes (as pybind11's std::string does)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {type(value).__name__}")
+    return value
 
 
 def _unsigned(value: int, what: str) -> int:

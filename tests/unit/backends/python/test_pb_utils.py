@@ -1060,3 +1060,12 @@ def test_user_model_can_be_unit_tested_without_a_server(tmp_path: Path) -> None:
     assert responses[1].has_error()
     assert responses[1].error().code() == pb_utils.TritonError.INVALID_ARG
     assert model.calls.value() == 2.0
+
+
+def test_bls_request_accepts_bytes_names_as_triton_does() -> None:
+    # python_backend's examples/bls passes a BYTES tensor element as model_name.
+    req = pb_utils.InferenceRequest(model_name=b"add_sub", request_id=b"r1",
+                                    requested_output_names=[b"OUTPUT0"], inputs=[])
+    assert req._model_name == "add_sub"  # what the stub sends to the server
+    assert req.request_id() == "r1"
+    assert req.requested_output_names() == {"OUTPUT0"}

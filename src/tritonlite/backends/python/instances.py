@@ -224,7 +224,8 @@ class PythonInstance:
                     request_id=r.id,
                     correlation_id=r.correlation_id,
                     flags=r.flags,
-                    parameters_json=json.dumps(r.parameters, separators=(",", ":")),
+                    parameters_json=(json.dumps(r.parameters, separators=(",", ":"))
+                                     if r.parameters else "{}"),
                     requested_output_names=job.output_names,
                     timeout_us=r.timeout_us,
                     inputs=tuple(refs),

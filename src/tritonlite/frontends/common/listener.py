@@ -64,6 +64,7 @@ class EmbeddedUvicorn:
             log_config=None,
             server_header=False,
             date_header=False,
+            proxy_headers=False,  # its middleware cost ~10% of a small request; unused here
             timeout_keep_alive=KEEP_ALIVE_S,
         )
         config.load()

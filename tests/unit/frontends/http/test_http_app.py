@@ -12,8 +12,8 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import AsgiClient
 from http_fake_server import FakeServer
+from http_support import AsgiClient
 
 from tritonlite.frontends.http.server import HttpFrontend
 

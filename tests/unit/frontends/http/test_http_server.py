@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 import tritonclient.http.aio as aioclient
-from conftest import RunningFrontend
 from http_fake_server import FakeServer
+from http_support import RunningFrontend
 from tritonclient.utils import InferenceServerException
 
 from tritonlite.core.settings import ServerSettings

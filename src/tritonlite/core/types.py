@@ -147,3 +147,6 @@ class ScheduledRequest:
     queue_ns: int = 0
     compute_ns: tuple[int, int, int] = (0, 0, 0)  # its execute's input/infer/output ns
     cancelled: bool = False
+    # Set by a scheduler that can take the request back when the model asks for it to be
+    # rescheduled (pb_utils TRITONSERVER_REQUEST_RELEASE_RESCHEDULE).
+    requeue: Callable[[ScheduledRequest], None] | None = None

@@ -41,6 +41,14 @@ class DefaultScheduler:
             sink(resp)
 
         job.sink = done
+
+        def requeue(again: ScheduledRequest) -> None:  # the model asked to run it again
+            self._running.pop(id(again), None)
+            again.sink = sink
+            again.enqueue_ns = self.clock.now_ns()
+            self.queue.appendleft(again)
+
+        job.requeue = requeue
         inst.execute([job])
 
     def _on_idle(self, inst: ModelInstance) -> None:

@@ -272,6 +272,15 @@ class SequenceScheduler:
             sink(resp)
 
         job.sink = done
+
+        def requeue(again: ScheduledRequest) -> None:  # RELEASE_RESCHEDULE: run it next
+            seq.running = False
+            again.sink = sink
+            again.requeue = None
+            seq.queue.appendleft(again)
+            self.strategy.kick(seq)
+
+        job.requeue = requeue
         return job
 
     def null_request(self, representative: ScheduledRequest) -> ScheduledRequest:

@@ -440,9 +440,26 @@ class PythonInstance:
             p.job.compute_ns = timing
         for r in msg.responses:
             self._deliver(r)
+        for key in msg.rescheduled:
+            self._reschedule(key)
         if entries:
             self.stats.record_execution(sum(p.job.batch_size for p in entries), *timing)
         self.on_idle(self)
+
+    def _reschedule(self, key: int) -> None:
+        """The model set RELEASE_RESCHEDULE: the request goes back to its scheduler."""
+        p = self._pending.pop(key, None)
+        if p is None:
+            return
+        job = p.job
+        if job.requeue is None:
+            r = job.request
+            job.sink(InferenceResponse(r.model_name, p.version, r.id, error=InferenceServerError(
+                ErrorKind.UNSUPPORTED,
+                "request rescheduling (TRITONSERVER_REQUEST_RELEASE_RESCHEDULE) is supported "
+                "with the default and the sequence schedulers only")))
+            return
+        job.requeue(job)
 
     def _fail_all(self, kind: ErrorKind, message: str) -> None:
         pending, self._pending = self._pending, {}

@@ -109,6 +109,7 @@ class BatchDoneMsg(NamedTuple):
     input_ns: int
     infer_ns: int
     output_ns: int
+    rescheduled: tuple[int, ...] = ()  # keys of requests that set RELEASE_RESCHEDULE
 
 
 class BlsRequestMsg(NamedTuple):

@@ -281,11 +281,17 @@ class Stub:
         t2 = time.perf_counter_ns()
         with self.out_lock:
             done = {r.key for r, f in zip(msg.requests, finals, strict=True) if f[0]}
-            responses = self._collect(msg, result, error, decoupled, done)
+            # RELEASE_RESCHEDULE: the request goes back to the scheduler, no response now.
+            again = () if error is not None else tuple(
+                r.key for r, req in zip(msg.requests, requests, strict=True)
+                if req._release_flags & pb_utils.TRITONSERVER_REQUEST_RELEASE_RESCHEDULE
+                and r.key not in done)
+            responses = self._collect(msg, result, error, decoupled, done | set(again))
             t3 = time.perf_counter_ns()
             for p in positions:
                 self.req_ring.release(p)
-            self.send(ipc.BatchDoneMsg(msg.batch_id, responses, t1 - t0, t2 - t1, t3 - t2))
+            self.send(ipc.BatchDoneMsg(msg.batch_id, responses, t1 - t0, t2 - t1, t3 - t2,
+                                       again))
 
     def _sender_fn(self, key: int, wanted: tuple[str, ...], final_flag: list[bool]) -> Any:
         def send(response: Any, flags: int) -> None:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from tritonlite.core.custom_metrics import CustomMetrics
+from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.stats import ModelStats
 from tritonlite.core.types import (
     InferenceRequest,
@@ -32,6 +33,7 @@ class ServerApi(Protocol):
     ("" = latest). Errors are raised as ``InferenceServerError`` with Triton's texts."""
 
     custom_metrics: CustomMetrics  # model-defined metric families (pb_utils.MetricFamily)
+    shared_memory: SystemSharedMemoryRegistry  # registered system shared memory regions
 
     def is_live(self) -> bool: ...
     def is_ready(self) -> bool: ...

@@ -20,6 +20,7 @@ from tritonlite.core.custom_metrics import CustomMetrics
 from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
 from tritonlite.core.model import ModelVersion, metadata_of
 from tritonlite.core.registry import Registry
+from tritonlite.core.shared_memory import SHM_REGION, SystemSharedMemoryRegistry
 from tritonlite.core.stats import ModelStats
 from tritonlite.core.types import (
     InferenceRequest,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Triton 2.51's list and order, less what tritonlite does not implement (CUDA shared
-# memory; system shared memory is added when its registry is present).
+# memory).
 EXTENSIONS = (
     "classification",
     "sequence",
@@ -46,6 +47,7 @@ EXTENSIONS = (
     "model_repository(unload_dependents)",
     "schedule_policy",
     "model_configuration",
+    "system_shared_memory",
     "binary_tensor_data",
     "parameters",
     "statistics",
@@ -64,6 +66,7 @@ class InferenceServer:
         self.strict_readiness = strict_readiness
         self.exiting = False
         self.custom_metrics = CustomMetrics()
+        self.shared_memory = SystemSharedMemoryRegistry()
         self._load: ModelControl | None = None
         self._unload: Callable[[str, bool], Awaitable[None]] | None = None
         self._inflight = 0
@@ -142,6 +145,8 @@ class InferenceServer:
     def _submit(self, mv: ModelVersion, request: InferenceRequest,
                 sink: ResponseSink) -> ScheduledRequest:
         outputs, batch = validate_request(request, mv.signature)
+        if any(SHM_REGION in ro.parameters for ro in request.requested_outputs):
+            sink = self._shared_memory_sink(sink, request)
         stats = mv.stats
         start = time.monotonic_ns()
         job = ScheduledRequest(request, sink, list(request.inputs), outputs, start, batch)
@@ -210,6 +215,12 @@ class InferenceServer:
             stats.pending -= 1
             raise
         return job
+
+    def _shared_memory_sink(self, sink: ResponseSink, request: InferenceRequest) -> ResponseSink:
+        """Outputs the client placed in shared memory are written there (outermost, so
+        the cache keeps the data and a cache hit is written too)."""
+        write, requested = self.shared_memory.write_outputs, request.requested_outputs
+        return lambda resp: sink(write(resp, requested))
 
     @staticmethod
     def _caching_sink(sink: ResponseSink, cache: ResponseCache, key: bytes, stats: ModelStats,

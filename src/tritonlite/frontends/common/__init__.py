@@ -5,6 +5,8 @@
   model is known.
 * ``parameters``: the reserved request parameters (sequence, priority, timeout,
   ``triton_*``) and header forwarding.
+* ``shared_memory``: tensors in system shared memory regions (inputs as views of the
+  region, requested outputs checked and marked for the core to write).
 * ``listener``: uvicorn embedded in the server's event loop (the HTTP and metrics
   endpoints listen with it).
 

@@ -32,8 +32,8 @@ from tritonlite.core.errors import (
     DecoupledNotSupported,
     InferenceServerError,
     invalid_arg,
-    not_found,
 )
+from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.tensor import DataType, Tensor
 from tritonlite.core.types import (
     InferenceRequest,
@@ -42,6 +42,12 @@ from tritonlite.core.types import (
     RequestedOutput,
 )
 from tritonlite.frontends.common.parameters import TRITON_PREFIX, RequestParameters
+from tritonlite.frontends.common.shared_memory import (
+    SharedMemoryRef,
+    in_shared_memory,
+    input_view,
+    output_parameters,
+)
 from tritonlite.frontends.common.tensors import (
     DATATYPES,
     INVALID_DATATYPE,
@@ -171,9 +177,12 @@ def _split_raw_inputs(data: bytes) -> tuple[bytes | memoryview, list[memoryview]
 def decode_infer_request(
     message: service_pb2.ModelInferRequest,
     raw_inputs: Sequence[bytes | memoryview] | None = None,
+    shared_memory: SystemSharedMemoryRegistry | None = None,
 ) -> InferenceRequest:
     """``ModelInferRequest`` -> ``InferenceRequest``; raises InferenceServerError with
-    Triton's texts. ``raw_inputs`` defaults to the message's own ``raw_input_contents``."""
+    Triton's texts. ``raw_inputs`` defaults to the message's own ``raw_input_contents``.
+    Tensors that name a region are looked up in ``shared_memory`` (none: every region is
+    unknown)."""
     if raw_inputs is None:
         raw_inputs = list(message.raw_input_contents)
     request = InferenceRequest(
@@ -184,9 +193,9 @@ def decode_infer_request(
     )
     if message.parameters:
         _decode_parameters(message.parameters, request)
-    request.inputs = _decode_inputs(message, raw_inputs, request.id)
+    request.inputs = _decode_inputs(message, raw_inputs, request.id, shared_memory)
     if message.outputs:
-        request.requested_outputs = [_decode_output(o) for o in message.outputs]
+        request.requested_outputs = [_decode_output(o, shared_memory) for o in message.outputs]
     return request
 
 
@@ -267,6 +276,7 @@ def _decode_inputs(
     message: service_pb2.ModelInferRequest,
     raw_inputs: Sequence[bytes | memoryview],
     request_id: str,
+    shared_memory: SystemSharedMemoryRegistry | None,
 ) -> list[Tensor]:
     model = message.model_name
     has_raw = len(raw_inputs) > 0
@@ -285,8 +295,8 @@ def _decode_inputs(
                     "unexpected 'content' provided when using shared memory for input "
                     f"tensor '{name}' for model '{model}'"
                 )
-            raise _unknown_region(region)
-        if io.HasField("contents"):
+            data = input_view(shared_memory, region)
+        elif io.HasField("contents"):
             if has_raw:
                 raise invalid_arg(
                     "contents field must not be specified when using raw_input_contents "
@@ -370,6 +380,7 @@ def _check_contents_type(
 
 def _decode_output(
     output: service_pb2.ModelInferRequest.InferRequestedOutputTensor,
+    shared_memory: SystemSharedMemoryRegistry | None = None,
 ) -> RequestedOutput:
     if not output.parameters:
         return RequestedOutput(output.name)
@@ -388,14 +399,16 @@ def _decode_output(
             raise invalid_arg("output can't set both 'shared_memory_region' and 'classification'")
         parameters["classification"] = classification.int64_param
     if region is not None:
-        raise _unknown_region(region)
+        parameters.update(output_parameters(shared_memory, region))
     return RequestedOutput(output.name, parameters)
 
 
 def _shared_memory_region(
     params: Mapping[str, service_pb2.InferParameter], tensor: str
-) -> str | None:
-    """Validate the ``shared_memory_*`` tensor parameters; the region name or None."""
+) -> SharedMemoryRef | None:
+    """Validate the ``shared_memory_*`` tensor parameters; where the tensor is, or None.
+    Like Triton, a negative offset or size is taken as the huge unsigned value it casts
+    to (the region check then refuses it)."""
     region = params.get("shared_memory_region")
     if region is not None and region.WhichOneof("parameter_choice") != "string_param":
         raise invalid_arg(
@@ -423,12 +436,12 @@ def _shared_memory_region(
             "'shared_memory_byte_size' must be specified along with 'shared_memory_region' "
             f"parameter for tensor '{tensor}'"
         )
-    return str(region.string_param)
-
-
-def _unknown_region(region: str) -> InferenceServerError:
-    # No shared-memory regions can be registered yet, so every named region is unknown.
-    return not_found(f"Unable to find shared memory region: '{region}'")
+    offset = params.get("shared_memory_offset")
+    return SharedMemoryRef(
+        str(region.string_param),
+        offset.int64_param if offset is not None else 0,
+        params["shared_memory_byte_size"].int64_param,
+    )
 
 
 def refine_decode_error(
@@ -486,6 +499,9 @@ def _encode_response_parts(
     outputs = message.outputs
     for tensor in response.outputs:
         outputs.add(name=tensor.name, datatype=tensor.datatype.value, shape=tensor.shape)
+        if in_shared_memory(tensor):  # written to its region: an empty entry, as Triton
+            parts.append(_RAW_OUTPUT_TAG + b"\x00")
+            continue
         raw = tensor.raw()
         size = raw.nbytes if isinstance(raw, memoryview) else len(raw)
         parts.append(_RAW_OUTPUT_TAG + _varint(size))

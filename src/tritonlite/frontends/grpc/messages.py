@@ -1,6 +1,6 @@
 """Encoders and decoders for the gRPC RPCs that are not inference: metadata, statistics,
-the repository index and model load/unload parameters. Pure functions over protobufs and
-core types; texts from Triton 2.51 ``src/grpc/grpc_server.cc``.
+the repository index, shared memory status and model load/unload parameters. Pure
+functions over protobufs and core types; texts from Triton 2.51 ``src/grpc/grpc_server.cc``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from tritonclient.grpc import service_pb2
 
 from tritonlite.core.errors import ErrorKind, InferenceServerError, invalid_arg
+from tritonlite.core.shared_memory import RegionStatus
 from tritonlite.core.stats import ModelStats, StatDuration
 from tritonlite.core.types import ModelIndexEntry, ModelMetadata, ServerMetadata
 
@@ -19,6 +20,7 @@ __all__ = [
     "encode_model_statistics",
     "encode_repository_index",
     "encode_server_metadata",
+    "encode_system_shared_memory_status",
     "load_parameters",
     "unload_dependents",
 ]
@@ -128,3 +130,16 @@ def unload_dependents(request: service_pb2.RepositoryModelUnloadRequest) -> bool
             "invalid value type for 'unload_dependents' parameter, expected bool_param."
         )
     return bool(param.bool_param)
+
+
+def encode_system_shared_memory_status(
+    regions: Iterable[RegionStatus],
+) -> service_pb2.SystemSharedMemoryStatusResponse:
+    """The regions by name (the client's ``regions`` map)."""
+    status = service_pb2.SystemSharedMemoryStatusResponse.RegionStatus
+    return service_pb2.SystemSharedMemoryStatusResponse(
+        regions={
+            r.name: status(name=r.name, key=r.key, offset=r.offset, byte_size=r.byte_size)
+            for r in regions
+        }
+    )

@@ -28,10 +28,10 @@ from tritonlite.core.errors import (
     ErrorKind,
     InferenceServerError,
     invalid_arg,
-    not_found,
 )
 from tritonlite.core.interfaces import ServerApi
 from tritonlite.core.settings import ServerSettings
+from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.types import InferenceRequest
 from tritonlite.frontends.common.parameters import forward_headers
 from tritonlite.frontends.grpc import messages
@@ -62,11 +62,8 @@ logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "inference.GRPCInferenceService"
 SERVER_EXITING = "Server exiting"
-SYSTEM_SHM_UNSUPPORTED = (
-    "system shared memory is not supported by tritonlite yet; "
-    "send tensor data in the request instead"
-)
-CUDA_SHM_UNSUPPORTED = "CUDA shared memory is not supported: tritonlite runs models on CPU only"
+# No longer answered (system shared memory works; CUDA gets Triton's own text); kept
+# until the unit tests that import them are updated.
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[Any]])
 
@@ -256,7 +253,7 @@ class InferenceServicer:
 
     def _decode(self, wire: WireInferRequest, *, unary: bool) -> InferenceRequest:
         try:
-            return decode_infer_request(wire.message, wire.raw_inputs)
+            return decode_infer_request(wire.message, wire.raw_inputs, self._shared_memory())
         except InferenceServerError as exc:
             # Triton looks the model up before it reads the request: an unknown model
             # (or, for ModelInfer, a decoupled one) is reported first.
@@ -266,6 +263,10 @@ class InferenceServicer:
             if refined is exc:
                 raise
             raise refined from exc
+
+    def _shared_memory(self) -> SystemSharedMemoryRegistry | None:
+        # A ServerApi fake without the extension has no regions.
+        return getattr(self._server, "shared_memory", None)
 
     def _is_decoupled(self, request: InferenceRequest) -> bool:
         """Only asked when a request's first and only response is empty: from a decoupled
@@ -305,46 +306,48 @@ class InferenceServicer:
         return service_pb2.RepositoryModelUnloadResponse()
 
     # -------------------------------------------------------------------- shared memory
-    # Nothing can be registered yet, so status lists nothing and unregister is a no-op.
 
     @_unary
     async def SystemSharedMemoryStatus(
         self, request: service_pb2.SystemSharedMemoryStatusRequest, context: Any
     ) -> service_pb2.SystemSharedMemoryStatusResponse:
-        if request.name:
-            raise not_found(f"Unable to find system shared memory region: '{request.name}'")
-        return service_pb2.SystemSharedMemoryStatusResponse()
+        regions = self._server.shared_memory.status(request.name)
+        return messages.encode_system_shared_memory_status(regions)
 
     @_unary
     async def SystemSharedMemoryRegister(
-        self, request: Any, context: Any
+        self, request: service_pb2.SystemSharedMemoryRegisterRequest, context: Any
     ) -> service_pb2.SystemSharedMemoryRegisterResponse:
-        raise InferenceServerError(ErrorKind.UNSUPPORTED, SYSTEM_SHM_UNSUPPORTED)
+        self._server.shared_memory.register(
+            request.name, request.key, request.offset, request.byte_size
+        )
+        return service_pb2.SystemSharedMemoryRegisterResponse()
 
     @_unary
     async def SystemSharedMemoryUnregister(
-        self, request: Any, context: Any
+        self, request: service_pb2.SystemSharedMemoryUnregisterRequest, context: Any
     ) -> service_pb2.SystemSharedMemoryUnregisterResponse:
+        self._server.shared_memory.unregister(request.name)
         return service_pb2.SystemSharedMemoryUnregisterResponse()
 
     @_unary
     async def CudaSharedMemoryStatus(
         self, request: service_pb2.CudaSharedMemoryStatusRequest, context: Any
     ) -> service_pb2.CudaSharedMemoryStatusResponse:
-        if request.name:
-            raise not_found(f"Unable to find cuda shared memory region: '{request.name}'")
+        self._server.shared_memory.cuda_status(request.name)  # never lists a region
         return service_pb2.CudaSharedMemoryStatusResponse()
 
     @_unary
     async def CudaSharedMemoryRegister(
-        self, request: Any, context: Any
+        self, request: service_pb2.CudaSharedMemoryRegisterRequest, context: Any
     ) -> service_pb2.CudaSharedMemoryRegisterResponse:
-        raise InferenceServerError(ErrorKind.UNSUPPORTED, CUDA_SHM_UNSUPPORTED)
+        self._server.shared_memory.register_cuda(request.name)
 
     @_unary
     async def CudaSharedMemoryUnregister(
-        self, request: Any, context: Any
+        self, request: service_pb2.CudaSharedMemoryUnregisterRequest, context: Any
     ) -> service_pb2.CudaSharedMemoryUnregisterResponse:
+        self._server.shared_memory.unregister_cuda(request.name)
         return service_pb2.CudaSharedMemoryUnregisterResponse()
 
     # ------------------------------------------------------------------ trace, logging

@@ -19,10 +19,17 @@ from typing import Any
 import orjson
 from tritonclient.grpc import model_config_pb2
 
-from tritonlite.core.errors import invalid_arg, not_found
+from tritonlite.core.errors import invalid_arg
+from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.tensor import DataType, Tensor, count_bytes_elements, element_count
 from tritonlite.core.types import InferenceRequest, InferenceResponse, RequestedOutput
 from tritonlite.frontends.common.parameters import TRITON_PREFIX, RequestParameters
+from tritonlite.frontends.common.shared_memory import (
+    SharedMemoryRef,
+    in_shared_memory,
+    input_view,
+    output_parameters,
+)
 from tritonlite.frontends.common.tensors import DATATYPES, InputSet, InvalidDatatype
 from tritonlite.frontends.http import tritonjson as tj
 from tritonlite.frontends.http.jsondata import bytes_byte_size, json_to_wire, wire_to_json
@@ -96,12 +103,14 @@ def decode_infer_request(
     *,
     max_input_size: int,
     forwarded: dict[str, str] | None = None,
+    shared_memory: SystemSharedMemoryRegistry | None = None,
 ) -> DecodedInfer:
     """Decode a JSON (``header_length`` None: the whole body) or JSON + binary request.
 
     Raises InferenceServerError with Triton's texts. Datatype names Triton does not know
     are reported as :class:`InvalidDatatype` (finished once the model is known) when
-    the data is binary, as Triton does.
+    the data is binary, as Triton does. Tensors that name a region are looked up in
+    ``shared_memory`` (none: every region is unknown).
     """
     view = memoryview(body).cast("B") if not isinstance(body, bytes) else memoryview(body)
     json_length = len(view) if header_length is None else header_length
@@ -113,8 +122,8 @@ def decode_infer_request(
         request.id = tj.as_string(document["id"], "Unable to parse 'id'")
     decoded = DecodedInfer(request)
     _decode_parameters(document, decoded)
-    _decode_inputs(document, decoded, view, json_length, max_input_size)
-    _decode_outputs(document, decoded)
+    _decode_inputs(document, decoded, view, json_length, max_input_size, shared_memory)
+    _decode_outputs(document, decoded, shared_memory)
     if forwarded:
         request.parameters.update(forwarded)
     return decoded
@@ -165,8 +174,9 @@ def _check_content_fields(io: Any) -> None:
     raise invalid_arg(f"{_CONTENT_FIELDS} set {' '.join(found)}")
 
 
-def _shared_memory(io: dict[str, Any]) -> str | None:
-    """The ``shared_memory_*`` parameters of an input or output: the region, or None."""
+def _shared_memory(io: dict[str, Any]) -> SharedMemoryRef | None:
+    """The ``shared_memory_*`` parameters of an input or output: where the tensor is, or
+    None. A missing offset or byte size is 0, as in Triton."""
     params = io.get("parameters")
     if type(params) is not dict:
         return None
@@ -175,14 +185,24 @@ def _shared_memory(io: dict[str, Any]) -> str | None:
         region = tj.as_string(
             params["shared_memory_region"], "Unable to parse 'shared_memory_region'"
         )
-    for key in ("shared_memory_offset", "shared_memory_byte_size"):
+    values = {"shared_memory_offset": 0, "shared_memory_byte_size": 0}
+    for key in values:
         if key in params:
-            tj.as_uint(params[key], f"Unable to parse '{key}'")
-    return region
+            values[key] = tj.as_uint(params[key], f"Unable to parse '{key}'")
+    if region is None:
+        return None
+    return SharedMemoryRef(
+        region, values["shared_memory_offset"], values["shared_memory_byte_size"]
+    )
 
 
 def _decode_inputs(
-    document: Any, decoded: DecodedInfer, view: memoryview, offset: int, max_input_size: int
+    document: Any,
+    decoded: DecodedInfer,
+    view: memoryview,
+    offset: int,
+    max_input_size: int,
+    shared_memory: SystemSharedMemoryRegistry | None,
 ) -> None:
     request = decoded.request
     model = request.model_name
@@ -212,10 +232,10 @@ def _decode_inputs(
             offset += size
         else:
             region = _shared_memory(io)
-            if region is not None:
-                raise not_found(f"Unable to find shared memory region: '{region}'")
             count = element_count(shape)
-            if count == 0:
+            if region is not None:
+                data = input_view(shared_memory, region)
+            elif count == 0:
                 data = b""
             else:
                 values = tj.member_array(io, "data", "Unable to parse 'data'")
@@ -242,7 +262,9 @@ def _decode_inputs(
     request.inputs = inputs.tensors
 
 
-def _decode_outputs(document: Any, decoded: DecodedInfer) -> None:
+def _decode_outputs(
+    document: Any, decoded: DecodedInfer, shared_memory: SystemSharedMemoryRegistry | None
+) -> None:
     if type(document) is not dict or "outputs" not in document:
         return
     requested: list[RequestedOutput] = []
@@ -266,7 +288,7 @@ def _decode_outputs(document: Any, decoded: DecodedInfer) -> None:
                 parameters["classification"] = count
         region = _shared_memory(io) if type(io) is dict else None
         if region is not None:
-            raise not_found(f"Unable to find shared memory region: '{region}'")
+            parameters.update(output_parameters(shared_memory, region))
         binary = False
         if type(params) is dict and "binary_data" in params:
             binary = tj.as_bool(params["binary_data"], "Unable to parse 'binary_data'")
@@ -331,7 +353,9 @@ def encode_infer_response(
         meta = orjson.dumps(
             {"name": tensor.name, "datatype": tensor.datatype.value, "shape": tensor.shape}
         )
-        if decoded.is_binary(tensor.name):
+        if in_shared_memory(tensor):  # written to its region: no data, as Triton
+            outputs.append(meta)
+        elif decoded.is_binary(tensor.name):
             raw = tensor.raw()
             size = raw.nbytes if isinstance(raw, memoryview) else len(raw)
             outputs.append(meta[:-1] + b',"parameters":{"binary_data_size":%d}}' % size)

@@ -23,7 +23,6 @@ from tritonlite.core.errors import (
     ErrorKind,
     InferenceServerError,
     invalid_arg,
-    not_found,
 )
 from tritonlite.core.interfaces import ServerApi
 from tritonlite.core.settings import ServerSettings
@@ -237,6 +236,8 @@ class Handlers:
         return decode_infer_request(
             model, version, body, header_length,
             max_input_size=self.max_input_size, forwarded=forwarded,
+            # A ServerApi fake without the extension has no regions.
+            shared_memory=getattr(self.server, "shared_memory", None),
         )
 
     async def infer(self, req: HttpRequest, model: str, version: str) -> Reply:
@@ -367,31 +368,32 @@ class Handlers:
         return Reply(200, [], JSON)
 
     # -------------------------------------------------------------------- shared memory
-    # Nothing can be registered yet: status lists nothing, unregister is a no-op.
 
     async def shared_memory(self, req: HttpRequest, region: str, action: str,
                             cuda: bool) -> Reply:
         expected = "GET" if action == "status" else "POST"
         if req.method != expected:
             return METHOD_NOT_ALLOWED_REPLY
+        registry = self.server.shared_memory
         kind = "cuda" if cuda else "system"
-        if action == "status":
-            if region:
-                return error_reply(
-                    not_found(f"Unable to find {kind} shared memory region: '{region}'"))
-            return json_reply(b"[]")
-        if action == "register":
-            if not region:
-                return error_reply(invalid_arg(
-                    f"'region name' is necessary to register {kind} shared memory region"))
-            if cuda:
-                return error_reply(invalid_arg(
-                    f"failed to register CUDA shared memory region: '{region}', GPUs not "
-                    "supported"))
-            return error_reply(InferenceServerError(
-                ErrorKind.UNSUPPORTED,
-                "system shared memory is not supported by tritonlite yet; send tensor data "
-                "in the request instead"))
+        try:
+            if action == "status":
+                regions = registry.cuda_status(region) if cuda else registry.status(region)
+                return json_reply(messages.encode_shared_memory_status(regions))
+            if action == "register":
+                if not region:
+                    raise invalid_arg(
+                        f"'region name' is necessary to register {kind} shared memory region")
+                if cuda:
+                    registry.register_cuda(region)
+                key, offset, byte_size = messages.decode_shared_memory_register(req.body)
+                registry.register(region, key, offset, byte_size)
+            elif cuda:
+                registry.unregister_cuda(region)
+            else:
+                registry.unregister(region)
+        except InferenceServerError as exc:
+            return error_reply(exc)
         return Reply(200, [], JSON)
 
     # ----------------------------------------------------------------- trace, logging

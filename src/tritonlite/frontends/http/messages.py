@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from tritonlite.core.errors import ErrorKind, InferenceServerError, internal
+from tritonlite.core.errors import ErrorKind, InferenceServerError, internal, invalid_arg
 from tritonlite.core.settings import (
     LOG_FORMATS,
     TRACE_NUMBERS,
@@ -22,6 +22,7 @@ from tritonlite.core.settings import (
     parse_trace_levels,
     parse_trace_number,
 )
+from tritonlite.core.shared_memory import RegionStatus
 from tritonlite.core.stats import ModelStats, StatDuration
 from tritonlite.core.types import ModelIndexEntry, ModelMetadata, ServerMetadata
 from tritonlite.frontends.http import tritonjson as tj
@@ -29,12 +30,14 @@ from tritonlite.frontends.http import tritonjson as tj
 __all__ = [
     "decode_index_request",
     "decode_load_request",
+    "decode_shared_memory_register",
     "decode_unload_request",
     "encode_log_settings",
     "encode_model_metadata",
     "encode_model_statistics",
     "encode_repository_index",
     "encode_server_metadata",
+    "encode_shared_memory_status",
     "encode_trace_settings",
     "update_log_settings",
     "update_trace_settings",
@@ -171,6 +174,31 @@ def decode_unload_request(body: bytes) -> bool:
         value = params["unload_dependents"]
         return tj.as_bool(value, "Unable to parse 'unload_dependents'")
     return False
+
+
+# ---------------------------------------------------------------------- shared memory
+
+
+def encode_shared_memory_status(regions: Iterable[RegionStatus]) -> bytes:
+    """``[{"name","key","offset","byte_size"}, ...]`` (an empty list for CUDA)."""
+    return orjson.dumps([
+        {"name": r.name, "key": r.key, "offset": r.offset, "byte_size": r.byte_size}
+        for r in regions
+    ])
+
+
+def decode_shared_memory_register(body: bytes) -> tuple[str, int, int]:
+    """``{"key": str, "offset": uint (default 0), "byte_size": uint}`` -> its values,
+    checked in Triton's order with its texts."""
+    document = tj.parse(body)
+    fields = document if type(document) is dict else {}
+    if "key" not in fields:
+        raise invalid_arg("Shared memory register request has no 'key' field")
+    key = tj.as_string(fields["key"])
+    offset = tj.as_uint(fields["offset"]) if "offset" in fields else 0
+    if "byte_size" not in fields:
+        raise invalid_arg("Shared memory register request has no 'byte_size' field")
+    return key, offset, tj.as_uint(fields["byte_size"])
 
 
 # --------------------------------------------------------------------------- settings

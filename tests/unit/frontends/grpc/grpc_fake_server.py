@@ -32,6 +32,7 @@ from tritonlite.core.errors import (
     not_found,
     unavailable,
 )
+from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.stats import BatchStat, ModelStats
 from tritonlite.core.tensor import Tensor
 from tritonlite.core.types import (
@@ -49,6 +50,7 @@ MODELS = ("echo", "decoupled", "empty", "fails", "slow")
 
 class FakeServer:
     def __init__(self) -> None:
+        self.shared_memory = SystemSharedMemoryRegistry()
         self.live = True
         self.ready = True
         self.requests: list[InferenceRequest] = []

@@ -21,7 +21,6 @@ from tritonclient.utils import InferenceServerException
 
 from tritonlite.core.errors import ErrorKind
 from tritonlite.frontends.grpc.codec import DECOUPLED_TEXT
-from tritonlite.frontends.grpc.service import CUDA_SHM_UNSUPPORTED, SYSTEM_SHM_UNSUPPORTED
 
 P = service_pb2.InferParameter
 
@@ -514,15 +513,18 @@ def test_shared_memory_rpcs(client, stub) -> None:
     client.unregister_system_shared_memory()
     client.unregister_cuda_shared_memory("r")
     with pytest.raises(InferenceServerException) as info:
-        client.register_system_shared_memory("r", "/key", 64)
+        client.register_system_shared_memory("r", "/no_such_tritonlite_key", 64)
     assert (info.value.status(), info.value.message()) == (
-        "StatusCode.UNIMPLEMENTED",
-        SYSTEM_SHM_UNSUPPORTED,
+        "StatusCode.INTERNAL",
+        "Unable to open shared memory region: '/no_such_tritonlite_key'",
     )
     error = rpc_error(
         stub.CudaSharedMemoryRegister, service_pb2.CudaSharedMemoryRegisterRequest(name="r")
     )
-    assert (error.code(), error.details()) == (grpc.StatusCode.UNIMPLEMENTED, CUDA_SHM_UNSUPPORTED)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "failed to register CUDA shared memory region: 'r', GPUs not supported",
+    )
     error = rpc_error(
         stub.SystemSharedMemoryStatus, service_pb2.SystemSharedMemoryStatusRequest(name="r")
     )

@@ -32,6 +32,7 @@ from tritonlite.core.errors import (
     not_found,
     unavailable,
 )
+from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.stats import BatchStat, ModelStats
 from tritonlite.core.tensor import DataType, Tensor
 from tritonlite.core.types import (
@@ -50,6 +51,7 @@ _TYPES = {"INPUT0": model_config_pb2.TYPE_FP32, "INPUT": model_config_pb2.TYPE_F
 
 class FakeServer:
     def __init__(self) -> None:
+        self.shared_memory = SystemSharedMemoryRegistry()
         self.live = True
         self.ready = True
         self.requests: list[InferenceRequest] = []

@@ -474,8 +474,10 @@ async def test_shared_memory_endpoints(client: AsgiClient) -> None:
     assert region.status == 404
     assert (await client.request("POST", "/v2/systemsharedmemory/unregister")).status == 200
     register = await client.request("POST", "/v2/systemsharedmemory/region/r/register",
-                                    dumps({"key": "k", "byte_size": 4}))
-    assert register.status == 501
+                                    dumps({"key": "no_such_tritonlite_key", "byte_size": 4}))
+    assert register.status == 500
+    assert register.json() == {
+        "error": "Unable to open shared memory region: 'no_such_tritonlite_key'"}
 
 
 async def test_a_client_that_goes_away_ends_the_stream(frontend: HttpFrontend) -> None:

@@ -20,12 +20,6 @@ from conformance_utils import expect_error, make_input, status_name
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def tritonlite_xfail(request: pytest.FixtureRequest, target: str, reason: str) -> None:
-    """Mark the running test xfail(strict) on tritonlite only (a known tritonlite bug)."""
-    if target == "tritonlite":
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def bls(
     client: grpcclient.InferenceServerClient, mode: str, x: list[float]
 ) -> tuple[list[float], dict]:
@@ -94,15 +88,6 @@ def test_bls_decoupled_model_without_decoupled_flag_fails(bls_errors: dict) -> N
 def test_bls_decoupled_model_needs_decoupled_flag(
     bls_errors: dict, request: pytest.FixtureRequest, target: str
 ) -> None:
-    tritonlite_xfail(
-        request,
-        target,
-        "tritonlite's non-decoupled BLS exec of a decoupled model returns the gRPC "
-        "frontend's UNSUPPORTED \"ModelInfer RPC doesn't support models with decoupled "
-        "transaction policy\"; the python backend answers INTERNAL \"Model <m> - Error "
-        "when running inference: Model <m> is using the decoupled. ...\" "
-        "(tritonlite/backends/python/instances.py _bls, non-decoupled branch)",
-    )
     not_decoupled = bls_errors["not_decoupled"]
     assert not_decoupled["code"] == 1  # INTERNAL
     assert not_decoupled["message"] == (
@@ -116,15 +101,6 @@ def test_bls_decoupled_model_needs_decoupled_flag(
 def test_bls_unknown_model(
     bls_errors: dict, request: pytest.FixtureRequest, target: str
 ) -> None:
-    tritonlite_xfail(
-        request,
-        target,
-        "tritonlite BLS to an unknown model returns the frontend's NOT_FOUND "
-        "\"Request for unknown model: 'no_such_model' is not found\"; the python backend "
-        "checks readiness first and answers INTERNAL \"Model <m> - Error when running "
-        "inference: Failed for execute the inference request. Model '<m>' is not ready.\" "
-        "(tritonlite/backends/python/instances.py _bls)",
-    )
     unknown = bls_errors["unknown"]
     assert unknown["has_error"] is True
     assert unknown["message"] == (
@@ -224,14 +200,6 @@ def test_error_response_counts_as_success_in_statistics(
 ) -> None:
     # execute() returned normally (with InferenceResponse(error=...)): for Triton's
     # statistics that is a successful execution; only an exception counts in `fail`.
-    tritonlite_xfail(
-        request,
-        target,
-        "tritonlite counts a request answered with InferenceResponse(error=...) in "
-        "`fail` (and leaves it out of inference_count); Triton 2.51 counts it in `success` "
-        "and inference_count, as execute() returned normally (tritonlite/core/server.py "
-        "Server._submit, record(): success/failure is decided by resp.error)",
-    )
     before = _stats(client, "pb_add")
     inputs = [
         make_input("A", np.array([-1], np.float32)),
@@ -287,13 +255,6 @@ def test_ensemble_step_error_fails_the_request(client: grpcclient.InferenceServe
 def test_ensemble_step_error_names_the_ensemble(
     client: grpcclient.InferenceServerClient, request: pytest.FixtureRequest, target: str
 ) -> None:
-    tritonlite_xfail(
-        request,
-        target,
-        "Triton prefixes a failing step's message with \"in ensemble '<ensemble>', \"; "
-        "tritonlite passes the step's error through unchanged "
-        "(tritonlite/scheduling/ensemble.py EnsembleScheduler._run)",
-    )
     error = expect_error(
         client.infer, "pb_ensemble", [make_input("X", np.array([-1], np.float32))]
     )

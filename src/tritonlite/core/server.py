@@ -185,7 +185,7 @@ class InferenceServer:
                     self._idle.set()
                 stats.pending -= 1
                 now = time.monotonic_ns()
-                if resp.error is None:
+                if resp.error is None or resp.error_is_response:
                     stats.record_success(now - start, job.queue_ns, job.compute_ns, job.batch_size)
                 else:
                     reason = "CANCELED" if resp.error.kind is ErrorKind.CANCELLED else "BACKEND"

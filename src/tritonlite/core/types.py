@@ -90,6 +90,9 @@ class InferenceResponse:
     parameters: dict[str, Any] = field(default_factory=dict)
     error: InferenceServerError | None = None
     final: bool = True
+    # The model answered with InferenceResponse(error=...): execute() itself succeeded, so
+    # Triton's statistics count the request as a success.
+    error_is_response: bool = False
 
 
 @dataclass(slots=True, frozen=True)

@@ -52,8 +52,11 @@ class EnsembleScheduler:
             tensors = await self._execute(req, {t.name: t for t in job.inputs})
             outputs = [self._renamed(tensors[n], n) for n in job.output_names if n in tensors]
             resp = InferenceResponse(self.model_name, self.version, req.id, outputs=outputs)
-        except InferenceServerError as exc:
-            resp = InferenceResponse(self.model_name, self.version, req.id, error=exc)
+        except InferenceServerError as exc:  # Triton names the ensemble in a step's error
+            resp = InferenceResponse(self.model_name, self.version, req.id,
+                                     error=InferenceServerError(
+                                         exc.kind, f"in ensemble '{self.model_name}', "
+                                         f"{exc.message}"))
         except asyncio.CancelledError:
             resp = InferenceResponse(self.model_name, self.version, req.id,
                                      error=InferenceServerError(ErrorKind.CANCELLED,

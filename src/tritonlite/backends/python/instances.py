@@ -26,7 +26,7 @@ from typing import Any
 
 from tritonlite.backends.python import ipc
 from tritonlite.backends.python.shm import RingReader, RingWriter
-from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ServerApi
 from tritonlite.core.stats import ModelStats
 from tritonlite.core.tensor import DataType, Tensor
@@ -345,8 +345,23 @@ class PythonInstance:
                                            error_message="BLS is not available"))
             return
         try:
+            # The Python backend's own checks and texts (INTERNAL), before any other.
+            if not self.server.model_ready(msg.model_name, msg.model_version):
+                raise InferenceServerError(
+                    ErrorKind.INTERNAL,
+                    f"Model {msg.model_name} - Error when running inference: Failed for "
+                    f"execute the inference request. Model '{msg.model_name}' is not ready.")
             if not msg.decoupled:
-                resp = await self.server.infer(request)
+                try:
+                    resp = await self.server.infer(request)
+                except DecoupledNotSupported:
+                    raise InferenceServerError(
+                        ErrorKind.INTERNAL,
+                        f"Model {msg.model_name} - Error when running inference: Model "
+                        f"{msg.model_name} is using the decoupled. The current BLS request "
+                        "call doesn't support models using the decoupled transaction "
+                        "policy. Please use 'decoupled=True' argument to the 'exec' or "
+                        "'async_exec' calls for decoupled models.'") from None
                 self._reply(self._bls_response(msg.call_id, resp, final=True))
                 return
             async for resp in self.server.infer_stream(request):
@@ -427,6 +442,7 @@ class PythonInstance:
         resp = InferenceResponse(r.model_name, p.version, r.id, final=msg.final)
         if msg.error_code >= 0:
             resp.error = InferenceServerError(ErrorKind(msg.error_code), msg.error_message)
+            resp.error_is_response = msg.from_model
         else:
             resp.outputs = outputs
             if msg.parameters:

@@ -98,6 +98,7 @@ class ResponseMsg(NamedTuple):
     error_message: str = ""
     final: bool = True
     parameters: dict[str, Any] = {}  # shared default: never mutated
+    from_model: bool = False  # the error is an InferenceResponse(error=...) the model made
 
 
 class BatchDoneMsg(NamedTuple):

@@ -215,7 +215,7 @@ class Stub:
         if resp.has_error():
             err = resp.error()
             return ipc.ResponseMsg(key, error_code=int(err.code()), error_message=err.message(),
-                                   final=final)
+                                   final=final, from_model=True)
         wanted_set = set(wanted)
         outputs = tuple(
             self._output(t) for t in resp.output_tensors() if t.name() in wanted_set

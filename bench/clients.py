@@ -69,19 +69,22 @@ def infer_request(model: str, inputs: list[tuple[str, str, list[int], bytes]], *
     return request
 
 
-def fp32_request(model: str, data: np.ndarray, request_id: str = "") -> bytes:
+def fp32_request(model: str, data: np.ndarray, request_id: str = "",
+                 shape: list[int] | None = None) -> bytes:
+    """INPUT0 = ``data``, of shape ``shape`` (default: flat, ``[data.size]``)."""
     raw = np.ascontiguousarray(data, dtype=np.float32).tobytes()
-    inputs = [("INPUT0", "FP32", [int(data.size)], raw)]
+    inputs = [("INPUT0", "FP32", shape or [int(data.size)], raw)]
     return infer_request(model, inputs, request_id=request_id).SerializeToString()
 
 
 def check_fp32_identity(reply: service_pb2.ModelInferResponse, expected: bytes,
-                        size: int) -> str | None:
-    """None if ``reply`` is OUTPUT0 = the input, else what is wrong."""
+                        size: int, shape: list[int] | None = None) -> str | None:
+    """None if ``reply`` is OUTPUT0 = the input (shape ``shape``, default ``[size]``), else
+    what is wrong."""
     if len(reply.outputs) != 1 or len(reply.raw_output_contents) != 1:
         return f"expected 1 output, got {len(reply.outputs)}/{len(reply.raw_output_contents)}"
     out = reply.outputs[0]
-    if out.name != "OUTPUT0" or out.datatype != "FP32" or list(out.shape) != [size]:
+    if out.name != "OUTPUT0" or out.datatype != "FP32" or list(out.shape) != (shape or [size]):
         return f"bad output {out.name} {out.datatype} {list(out.shape)}"
     if reply.raw_output_contents[0] != expected:
         return "output differs from input"
@@ -185,7 +188,8 @@ class HttpConnection(asyncio.Protocol):
 
 
 def _dechunk(buffer: bytearray, start: int) -> tuple[bytes | None, int]:
-    out, pos = [], start
+    out: list[bytes] = []
+    pos = start
     while True:
         eol = buffer.find(b"\r\n", pos)
         if eol < 0:

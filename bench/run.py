@@ -1,6 +1,7 @@
 """tritonlite vs the reference Triton, side by side: ``python -m bench.run [--quick]``.
 
-Starts the servers on ``bench/models`` (each pinned to core 0 with ``taskset``), pins
+Starts the servers on ``bench/models`` (each pinned to core 0 with ``taskset``, moved to
+every core for the instance-scaling workloads), pins
 this client process to core 1, runs every workload against every server interleaved
 (round 1: A B, round 2: B A, ...) and writes ``bench/results/<timestamp>.json`` and
 ``.md``. See ``bench/README.md``.
@@ -29,9 +30,9 @@ if __package__ in (None, ""):  # `python bench/run.py`
 from bench import report as reporting
 from bench.frames import load_frames
 from bench.servers import BENCH, LABELS, MODELS, Server, make_server
-from bench.workloads import Recorder, Workload, all_workloads
+from bench.workloads import WITHIN_SERVER, Recorder, Workload, all_workloads
 
-SERVER_CORE, CLIENT_CORE = 0, 1
+CLIENT_CORE = 1
 CLIENT_TEXT = (
     "one Python process; gRPC: grpc.aio {grpc} with tritonclient's generated messages, "
     "requests pre-built and pre-serialized outside the timed loop; HTTP: a raw asyncio "
@@ -57,6 +58,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds of unrecorded warm-up per workload and server "
                         "(default: half the duration, at most 1 s)")
     parser.add_argument("--no-echo", action="store_true", help="skip the echo ceiling")
+    parser.add_argument("--server-cores", default="0", metavar="CORES",
+                        help="comma-separated cores the servers are pinned to (default 0); "
+                        "workloads marked 'server on all cores' (instance scaling) move the "
+                        "servers to every core for their measurement")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin (automatic on a machine with fewer than 2 cores)")
     parser.add_argument("--output-dir", type=Path, default=BENCH / "results")
@@ -73,6 +78,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if s not in ("tritonlite", "reference"):
             parser.error(f"unknown server {s!r}")
     args.only = [o.strip() for item in args.only for o in item.split(",") if o.strip()]
+    try:
+        args.server_cores = {int(c) for c in args.server_cores.split(",") if c.strip()}
+    except ValueError:
+        parser.error(f"--server-cores: not a list of core numbers: {args.server_cores!r}")
+    if not args.server_cores:
+        parser.error("--server-cores: no core given")
     return args
 
 
@@ -139,7 +150,7 @@ def _line(workload: Workload, server: str, rnd: int, row: dict[str, Any]) -> str
     def f(v: float | None, spec: str) -> str:
         return "-" if v is None else format(v, spec)
 
-    return (f"[round {rnd}] {workload.name:<18} {LABELS[server]:<12} "
+    return (f"[round {rnd}] {workload.name:<20} {LABELS[server]:<12} "
             f"{f(row['throughput'], ',.1f'):>10} {workload.unit:<11} "
             f"p50 {f(row['p50_ms'], '.2f')} ms  p99 {f(row['p99_ms'], '.2f')} ms  "
             f"server {f(row['server_cpu_us_per_req'], ',.0f')} µs/req  "
@@ -147,12 +158,30 @@ def _line(workload: Workload, server: str, rnd: int, row: dict[str, Any]) -> str
             f"ok {row['ok']}  errors {row['errors']}")
 
 
+Placement = tuple[set[int], set[int]]  # (the servers' own cores, every core)
+
+
+def _place(servers: dict[str, Server], workload: Workload, cores: Placement | None,
+           placed: dict[str, str]) -> None:
+    """Put each server on the cores ``workload`` asks for (no-op without pinning)."""
+    if cores is None:
+        return
+    want = workload.server_cores
+    for name, server in servers.items():
+        if placed.get(name, "pinned") != want and server.proc and server.proc.poll() is None:
+            server.set_cores(cores[1] if want == "all" else cores[0])
+            placed[name] = want
+
+
 def run_benchmark(args: argparse.Namespace, servers: dict[str, Server],
-                  workloads: list[Workload]) -> dict[str, dict[str, reporting.Cell]]:
+                  workloads: list[Workload],
+                  cores: Placement | None = None) -> dict[str, dict[str, reporting.Cell]]:
     cells: dict[str, dict[str, reporting.Cell]] = {w.name: {} for w in workloads}
     warmed: set[tuple[str, str]] = set()
+    placed: dict[str, str] = {}  # server -> "pinned" | "all"
     for rnd in range(1, args.rounds + 1):
         for workload in workloads:
+            _place(servers, workload, cores, placed)
             order = [s for s in args.servers if s in servers]
             if rnd % 2 == 0:
                 order.reverse()
@@ -170,7 +199,7 @@ def run_benchmark(args: argparse.Namespace, servers: dict[str, Server],
                 if workload.transport == "http" and not server.probe_http():
                     cell.status = "unsupported"
                     cell.reason = f"HTTP port {server.http_port} does not answer"
-                    _log(f"[round {rnd}] {workload.name:<18} {LABELS[name]:<12} unsupported "
+                    _log(f"[round {rnd}] {workload.name:<20} {LABELS[name]:<12} unsupported "
                          "(no HTTP endpoint)")
                     continue
                 if (workload.name, name) not in warmed and args.warmup > 0:
@@ -191,10 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     workloads = select(all_workloads(frames), args.only)
     if args.list:
         for w in workloads:
-            print(f"{w.name:<18} {w.unit:<12} {w.title}")
+            print(f"{w.name:<20} {w.unit:<12} {w.title}")
         return 0
 
-    pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
+    all_cores = set(os.sched_getaffinity(0))
+    pin = not args.no_pin and len(all_cores) >= 2
+    if pin and args.server_cores - all_cores:
+        raise SystemExit(f"--server-cores {sorted(args.server_cores)}: this machine has "
+                         f"cores {sorted(all_cores)}")
     if pin:
         # Before any thread exists (grpc's included), so every client thread inherits it.
         os.sched_setaffinity(0, {CLIENT_CORE})
@@ -204,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(args.servers)
     if not args.no_echo and any(w.echo for w in workloads):
         names.append("echo")
-    servers = {n: make_server(n, logs, SERVER_CORE if pin else None) for n in names}
+    servers = {n: make_server(n, logs, args.server_cores if pin else None) for n in names}
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -222,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"gRPC {server.grpc_port}, HTTP {server.http_port})")
         if any(w.name.startswith("seed") for w in workloads):
             frames()
-        cells = run_benchmark(args, servers, workloads)
+        cells = run_benchmark(args, servers, workloads,
+                              (args.server_cores, all_cores) if pin else None)
     finally:
         for server in servers.values():
             server.stop()
@@ -240,8 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         "order": "A B, then B A, alternating; the echo ceiling after them",
         "servers": [s for s in args.servers],
         "server_versions": versions,
-        "pinning": (f"servers `taskset -c {SERVER_CORE}` (children inherit it), client "
-                    f"`sched_setaffinity({{{CLIENT_CORE}}})`") if pin else "none",
+        "pinning": (f"servers `taskset -c {','.join(map(str, sorted(args.server_cores)))}` "
+                    f"(children inherit it), client `sched_setaffinity({{{CLIENT_CORE}}})`; "
+                    "workloads marked 'server on all cores' move every server thread to "
+                    f"cores {','.join(map(str, sorted(all_cores)))} for their measurement "
+                    "(sharing the client's core)") if pin else "none",
         "client": CLIENT_TEXT.format(grpc=_version("grpcio")),
         "machine": _machine(),
         "models": str(MODELS.relative_to(MODELS.parent.parent)),
@@ -266,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"meta": meta,
                "workloads": [reporting.workload_summary(w, cells.get(w.name, {}))
                              for w in workloads]}
+    summary["within_server"] = reporting.within_server(summary, WITHIN_SERVER)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     json_path = args.output_dir / f"{stamp}.json"
     md_path = args.output_dir / f"{stamp}.md"

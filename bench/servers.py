@@ -1,4 +1,5 @@
-"""The servers under test: start one pinned to a core, wait until ready, read its CPU time.
+"""The servers under test: start one pinned to a core, wait until ready, read its CPU time,
+move it to other cores for a workload.
 
 Every server runs in its own session (process group) with stdout+stderr in a log file, and
 is stopped with SIGTERM then SIGKILL of that group. CPU time is ``utime + stime`` of the
@@ -123,6 +124,24 @@ class Server:
                 total += times.user + times.system
         return total
 
+    def set_cores(self, cores: set[int]) -> int:
+        """Move every thread of the server and of its descendants onto ``cores`` (threads
+        and processes created later inherit it). Returns how many threads were moved."""
+        assert self.proc is not None
+        try:
+            root = psutil.Process(self.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        moved = 0
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                for thread in proc.threads():
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(thread.id, cores)
+                        moved += 1
+        return moved
+
     def process_count(self) -> int:
         try:
             return 1 + len(psutil.Process(self.pid).children(recursive=True))
@@ -152,16 +171,17 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def _pin(cmd: list[str], core: int | None) -> list[str]:
-    if core is None:
+def _pin(cmd: list[str], cores: set[int] | None) -> list[str]:
+    if cores is None:
         return cmd
     taskset = shutil.which("taskset")
     if taskset is None:
         raise RuntimeError("taskset not found; run with --no-pin")
-    return [taskset, "-c", str(core), *cmd]
+    return [taskset, "-c", ",".join(map(str, sorted(cores))), *cmd]
 
 
-def make_server(name: str, logs: Path, core: int | None, models: Path = MODELS) -> Server:
+def make_server(name: str, logs: Path, cores: set[int] | None,
+                models: Path = MODELS) -> Server:
     grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     ports = ["--grpc-port", str(grpc_port), "--http-port", str(http_port),
              "--metrics-port", str(metrics_port)]
@@ -181,4 +201,4 @@ def make_server(name: str, logs: Path, core: int | None, models: Path = MODELS) 
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
     else:
         raise ValueError(f"unknown server {name!r}")
-    return Server(name, _pin(cmd, core), logs / f"{name}.log", grpc_port, http_port, env=env)
+    return Server(name, _pin(cmd, cores), logs / f"{name}.log", grpc_port, http_port, env=env)

@@ -98,6 +98,9 @@ class Workload:
     run: Runner
     echo: bool = False  # also measured against the echo ceiling server
     unit_per_request: str = "request"  # what the CPU-per-request column divides by
+    # "pinned": the server stays on its core (--server-cores, default core 0); "all": the
+    # server may use every core for this workload (instance scaling: one core hides it).
+    server_cores: str = "pinned"
 
 
 def _rpc_error(exc: grpc.aio.AioRpcError) -> str:
@@ -115,12 +118,15 @@ def _fp32_variants(size: int, caller: int, count: int) -> list[np.ndarray]:
     return [base + np.float32(caller * 1000 + k * 100_000 + 0.25) for k in range(count)]
 
 
-def grpc_identity(model: str, size: int, concurrency: int, units_per_req: float) -> Runner:
+def grpc_identity(model: str, size: int, concurrency: int, units_per_req: float,
+                  shape: list[int] | None = None) -> Runner:
+    """``shape`` of INPUT0 (and of the expected OUTPUT0); default flat ``[size]``. A model
+    with ``max_batch_size > 0`` takes ``[1, dims...]``."""
     variants_per_caller = 2 if size > 1024 else 4
 
     @functools.cache
     def prepare() -> list[list[tuple[bytes, bytes]]]:
-        return [[(clients.fp32_request(model, data, f"{c}-{k}"), data.tobytes())
+        return [[(clients.fp32_request(model, data, f"{c}-{k}", shape), data.tobytes())
                  for k, data in enumerate(_fp32_variants(size, c, variants_per_caller))]
                 for c in range(concurrency)]
 
@@ -141,7 +147,7 @@ def grpc_identity(model: str, size: int, concurrency: int, units_per_req: float)
                         rec.failure(_rpc_error(exc))
                         continue
                     latency = time.perf_counter_ns() - t0
-                    problem = clients.check_fp32_identity(reply, expected, size)
+                    problem = clients.check_fp32_identity(reply, expected, size, shape)
                     if problem:
                         rec.failure(problem)
                     else:
@@ -491,4 +497,50 @@ def all_workloads(frames: Callable[[], list[bytes]]) -> list[Workload]:
     out.append(Workload("small_grpc_x2_c8", "7 instance scaling", "16 FP32, 2 instances, "
                         "gRPC, c=8", "req/s", "grpc",
                         grpc_identity("identity_fp32_x2", SMALL, 8, 1.0)))
+    out += scaling_and_batching()
+    return out
+
+
+#: (name of the numerator workload, of the denominator, what the ratio shows): the report's
+#: "Scaling and batching (within each server)" section, each ratio measured on one server.
+WITHIN_SERVER = [
+    ("small_grpc_x2_c8", "small_grpc_c8",
+     "count 2 / count 1, tiny identity, c=8 (server on 1 core)"),
+    ("scale_busy_x2_c8", "scale_busy_x1_c8",
+     "count 2 / count 1, ~2 ms numpy per request, c=8 (server on all cores)"),
+    ("batch_tiny_dyn_c8", "batch_tiny_none_c8", "dynamic / none, tiny identity, c=8"),
+    ("batch_tiny_dyn_c16", "batch_tiny_none_c16", "dynamic / none, tiny identity, c=16"),
+    ("batch_busy_dyn_c8", "batch_busy_none_c8",
+     "dynamic / none, ~1 ms numpy per execute, c=8"),
+    ("batch_busy_dyn_c16", "batch_busy_none_c16",
+     "dynamic / none, ~1 ms numpy per execute, c=16"),
+]
+
+
+def scaling_and_batching() -> list[Workload]:
+    """Workloads that only make sense as pairs on the same server (``WITHIN_SERVER``)."""
+    out: list[Workload] = []
+    batch1 = [1, SMALL]  # a max_batch_size > 0 model: each request carries batch 1
+    for c in (8, 16):
+        out.append(Workload(f"batch_tiny_none_c{c}", "8 dynamic batching", f"identity_fp32 "
+                            f"(no batching), 16 FP32, gRPC, c={c}", "req/s", "grpc",
+                            grpc_identity("identity_fp32", SMALL, c, 1.0)))
+        out.append(Workload(f"batch_tiny_dyn_c{c}", "8 dynamic batching", f"identity_fp32_db "
+                            f"(dynamic batching, max 32, 500 us delay), [1,16] FP32, gRPC, "
+                            f"c={c}", "req/s", "grpc",
+                            grpc_identity("identity_fp32_db", SMALL, c, 1.0, batch1)))
+    for c in (8, 16):
+        out.append(Workload(f"batch_busy_none_c{c}", "8 dynamic batching", f"busy_exec_1ms "
+                            f"(~1 ms numpy per execute, no batching), [1,16] FP32, gRPC, c={c}",
+                            "req/s", "grpc",
+                            grpc_identity("busy_exec_1ms", SMALL, c, 1.0, batch1)))
+        out.append(Workload(f"batch_busy_dyn_c{c}", "8 dynamic batching", f"busy_exec_1ms_db "
+                            f"(~1 ms numpy per execute, dynamic batching, max 32, 500 us "
+                            f"delay), [1,16] FP32, gRPC, c={c}", "req/s", "grpc",
+                            grpc_identity("busy_exec_1ms_db", SMALL, c, 1.0, batch1)))
+    for n, model in ((1, "busy_req_2ms"), (2, "busy_req_2ms_x2")):
+        out.append(Workload(f"scale_busy_x{n}_c8", "9 instance scaling with work",
+                            f"{model} (~2 ms numpy per request, count {n}), 16 FP32, gRPC, "
+                            "c=8, server on all cores", "req/s", "grpc",
+                            grpc_identity(model, SMALL, 8, 1.0), server_cores="all"))
     return out

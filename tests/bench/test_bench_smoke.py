@@ -45,4 +45,12 @@ def test_quick_benchmark_runs_every_workload_without_errors(tmp_path: Path) -> N
             assert result["throughput"] > 0, where
         assert "tritonlite" in workload["servers"]
         assert "ratio" not in workload  # no reference, no ratios
-    assert (tmp_path / "latest.md").read_text().startswith("# tritonlite benchmark")
+    # Every count2/count1 and dynamic/none pair ran, and has a ratio for tritonlite.
+    pairs = {(row["numerator"], row["denominator"]): row for row in report["within_server"]}
+    assert len(pairs) == len(report["within_server"]) >= 6
+    for (num, den), row in pairs.items():
+        assert num in names and den in names, (num, den)
+        assert row["servers"]["tritonlite"]["throughput"] > 0, row
+    text = (tmp_path / "latest.md").read_text()
+    assert text.startswith("# tritonlite benchmark")
+    assert "## Scaling and batching (within each server)" in text

@@ -13,6 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+INFER_STAT_FIELDS = ("success", "fail", "queue", "compute_input", "compute_infer",
+                     "compute_output", "cache_hit", "cache_miss")
+"""The ``InferStats`` fields, in the order Triton's ModelStatistics lists them."""
+BATCH_STAT_FIELDS = ("compute_input", "compute_infer", "compute_output")
+"""The ``BatchStat`` duration fields."""
+
 LatencyObserver = Callable[[str, int], None]
 """Called with (kind, ns) per request: "request", "queue", "compute_input",
 "compute_infer", "compute_output" for each successful request (the values the

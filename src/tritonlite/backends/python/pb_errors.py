@@ -7,22 +7,13 @@ raises when an API is misused, as Triton's stub does).
 
 from __future__ import annotations
 
-import enum
+from tritonlite.core.errors import ErrorKind
 
 __all__ = ["TritonError", "TritonModelException"]
 
 
-class _ErrorCode(enum.IntEnum):
-    """Triton's ``TRITONSERVER_Error_Code`` values (the numbers are part of the contract)."""
-
-    UNKNOWN = 0
-    INTERNAL = 1
-    NOT_FOUND = 2
-    INVALID_ARG = 3
-    UNAVAILABLE = 4
-    UNSUPPORTED = 5
-    ALREADY_EXISTS = 6
-    CANCELLED = 7
+# Triton's TRITONSERVER_Error_Code values: the core's ErrorKind carries the same numbers.
+_ErrorCode = ErrorKind
 
 
 class TritonModelException(Exception):

@@ -11,7 +11,7 @@ from tritonclient.grpc import service_pb2
 
 from tritonlite.core.errors import ErrorKind, InferenceServerError, invalid_arg
 from tritonlite.core.shared_memory import RegionStatus
-from tritonlite.core.stats import ModelStats, StatDuration
+from tritonlite.core.stats import BATCH_STAT_FIELDS, INFER_STAT_FIELDS, ModelStats, StatDuration
 from tritonlite.core.types import ModelIndexEntry, ModelMetadata, ServerMetadata
 
 __all__ = [
@@ -25,17 +25,6 @@ __all__ = [
     "unload_dependents",
 ]
 
-_INFER_STATS_FIELDS = (
-    "success",
-    "fail",
-    "queue",
-    "compute_input",
-    "compute_infer",
-    "compute_output",
-    "cache_hit",
-    "cache_miss",
-)
-_BATCH_STATS_FIELDS = ("compute_input", "compute_infer", "compute_output")
 
 
 def encode_server_metadata(meta: ServerMetadata) -> service_pb2.ServerMetadataResponse:
@@ -71,12 +60,12 @@ def encode_model_statistics(stats: Iterable[ModelStats]) -> service_pb2.ModelSta
             inference_count=s.inference_count,
             execution_count=s.execution_count,
         )
-        for field in _INFER_STATS_FIELDS:
+        for field in INFER_STAT_FIELDS:
             _set_duration(getattr(model.inference_stats, field), getattr(s.inference_stats, field))
         for size in sorted(s.batch_stats):
             batch = s.batch_stats[size]
             entry = model.batch_stats.add(batch_size=batch.batch_size)
-            for field in _BATCH_STATS_FIELDS:
+            for field in BATCH_STAT_FIELDS:
                 _set_duration(getattr(entry, field), getattr(batch, field))
     return response
 

@@ -23,7 +23,7 @@ from tritonlite.core.settings import (
     parse_trace_number,
 )
 from tritonlite.core.shared_memory import RegionStatus
-from tritonlite.core.stats import ModelStats, StatDuration
+from tritonlite.core.stats import BATCH_STAT_FIELDS, INFER_STAT_FIELDS, ModelStats, StatDuration
 from tritonlite.core.types import ModelIndexEntry, ModelMetadata, ServerMetadata
 from tritonlite.frontends.http import tritonjson as tj
 
@@ -43,17 +43,6 @@ __all__ = [
     "update_trace_settings",
 ]
 
-_INFER_STATS_FIELDS = (
-    "success",
-    "fail",
-    "queue",
-    "compute_input",
-    "compute_infer",
-    "compute_output",
-    "cache_hit",
-    "cache_miss",
-)
-_BATCH_STATS_FIELDS = ("compute_input", "compute_infer", "compute_output")
 
 
 def encode_server_metadata(meta: ServerMetadata) -> bytes:
@@ -92,14 +81,14 @@ def encode_model_statistics(stats: Iterable[ModelStats]) -> bytes:
                 "inference_count": s.inference_count,
                 "execution_count": s.execution_count,
                 "inference_stats": {
-                    f: _duration(getattr(s.inference_stats, f)) for f in _INFER_STATS_FIELDS
+                    f: _duration(getattr(s.inference_stats, f)) for f in INFER_STAT_FIELDS
                 },
                 "response_stats": {},
                 "batch_stats": [
                     {
                         "batch_size": size,
                         **{f: _duration(getattr(s.batch_stats[size], f))
-                           for f in _BATCH_STATS_FIELDS},
+                           for f in BATCH_STAT_FIELDS},
                     }
                     for size in sorted(s.batch_stats)
                 ],

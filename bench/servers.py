@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -190,7 +191,9 @@ def make_server(name: str, logs: Path, cores: set[int] | None,
         exe = Path(sys.executable).with_name("tritonlite")
         base = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "tritonlite",
                                                          "serve"]
-        cmd = [*base, "--model-repository", str(models), *ports]
+        # Extra tritonlite flags for experiments, e.g. TRITONLITE_BENCH_ARGS="--grpc-server aio"
+        extra = shlex.split(os.environ.get("TRITONLITE_BENCH_ARGS", ""))
+        cmd = [*base, "--model-repository", str(models), *ports, *extra]
     elif name == "reference":
         if not REFERENCE_RUN.exists():
             raise RuntimeError(f"reference launcher not found: {REFERENCE_RUN}")

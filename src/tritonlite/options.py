@@ -33,6 +33,10 @@ class ServerOptions:
     allow_grpc: bool = _opt(True, "Serve the gRPC protocol.")
     grpc_port: int = _opt(8001, "gRPC port (0: any free port).")
     grpc_address: str = _opt("0.0.0.0", "gRPC bind address.")
+    grpc_server: str = _opt(
+        "aio", "aio (grpc.aio on the server's loop) | threaded (grpcio's thread-pool server "
+        "bridged to the loop). Measured side by side: equal on small requests, aio faster "
+        "for streams and large tensors.")
     allow_http: bool = _opt(True, "Serve the HTTP/REST protocol.")
     http_port: int = _opt(8000, "HTTP port (0: any free port).")
     http_address: str = _opt("0.0.0.0", "HTTP bind address.")

@@ -42,7 +42,7 @@ def _grpc(server: InferenceServer, opts: ServerOptions, *,
 
     return ("GRPCInferenceService", opts.grpc_address,
             GrpcFrontend(server, address=opts.grpc_address, port=opts.grpc_port,
-                         settings=settings,
+                         settings=settings, threaded=opts.grpc_server != "aio",
                          header_forward_pattern=opts.grpc_header_forward_pattern))
 
 

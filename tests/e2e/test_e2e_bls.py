@@ -108,3 +108,23 @@ def test_ensemble_dag(server) -> None:
     x.set_data_from_numpy(-np.ones(4, dtype=np.float32))
     with pytest.raises(Exception, match="negative input"):
         client.infer("pipeline", [x])
+
+
+def test_threaded_grpc_server_shape(start_server) -> None:
+    """``--grpc-server threaded``: the same protocol on grpcio's thread-pool server."""
+    server = start_server(MODELS, ["--grpc-server=threaded", "--model-control-mode=explicit",
+                                   "--load-model=add_sub", "--load-model=repeat"])
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    a = grpcclient.InferInput("INPUT0", [4], "FP32")
+    a.set_data_from_numpy(np.ones(4, np.float32))
+    b = grpcclient.InferInput("INPUT1", [4], "FP32")
+    b.set_data_from_numpy(np.ones(4, np.float32))
+    assert client.infer("add_sub", [a, b]).as_numpy("OUTPUT0").tolist() == [2, 2, 2, 2]
+    results: queue.Queue = queue.Queue()
+    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    i = grpcclient.InferInput("IN", [1], "INT32")
+    i.set_data_from_numpy(np.array([3], np.int32))
+    client.async_stream_infer("repeat", [i])
+    got = [int(results.get(timeout=30)[0].as_numpy("OUT")[0]) for _ in range(3)]
+    client.stop_stream()
+    assert got == [0, 1, 2]

@@ -1,10 +1,11 @@
 """The gRPC endpoint on grpcio's synchronous server, bridged to the server's event loop.
 
-Why: measured on this project's 2-core machines, a ``grpc.aio`` server spends ~3x the CPU
-per small request of grpcio's thread-pool server (``PERFORMANCE-NOTES.md``; the aio
-poller thread and its eventfd wake-ups dominate). Here the gRPC threads decode and
-encode ``ModelInfer`` messages themselves (the codec is pure, so this is safe off the
-loop) and only the core call crosses to the event loop, once per request.
+Why it exists: for a bare echo, grpc.aio spends ~3x the CPU per small request of grpcio's
+thread-pool server (``PERFORMANCE-NOTES.md``). Here the gRPC threads decode and encode
+``ModelInfer`` messages themselves (the codec is pure, so this is safe off the loop) and
+only the core call crosses to the event loop, once per request. Measured on the whole path
+it ties with aio on small requests and loses ~20% on large tensors and streams (the
+thread hand-offs), so it is opt-in: ``--grpc-server threaded``.
 
 The handlers are the ``InferenceServicer``'s own coroutines, run on the loop with a small
 context adapter, so both server shapes share every line of protocol logic.

@@ -91,7 +91,6 @@ def instance_specs(config: model_config_pb2.ModelConfig, source: ModelSource, ve
             for _ in range(max(1, group.count)):
                 specs.append(InstanceSpec(
                     name=f"{group.name}_{n}",
-                    group_name=group.name,
                     model_name=config.name,
                     version=version,
                     model_file=str(source.model_file(version)),

@@ -15,7 +15,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol
 
 from tritonlite.core.registry import Registry
@@ -157,7 +157,5 @@ class Runner:
         return 0
 
 
-async def run(opts: ServerOptions, ready: Callable[[Runner], Awaitable[None]] | None = None,
-              ) -> int:
-    runner = Runner(opts)
-    return await runner.run()
+async def run(opts: ServerOptions) -> int:
+    return await Runner(opts).run()

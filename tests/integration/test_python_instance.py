@@ -77,7 +77,7 @@ def make_model(root: Path, name: str, value: int) -> Path:
 def spec(model_dir: Path, index: int = 0) -> InstanceSpec:
     name = model_dir.name
     return InstanceSpec(
-        name=f"{name}_0_{index}", group_name=f"{name}_0", model_name=name, version=1,
+        name=f"{name}_0_{index}", model_name=name, version=1,
         model_file=str(model_dir / "1" / "model.py"), model_dir=str(model_dir),
         version_dir=str(model_dir / "1"), config_json=json.dumps({"name": name}),
         decoupled=False, ring_bytes=1 << 20)

@@ -249,20 +249,17 @@ class InferenceServer:
         return lambda: mv.scheduler.cancel(job)
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
-        mv = self._resolve(request)
-        if mv.decoupled:
-            raise DecoupledNotSupported()
         fut: asyncio.Future[InferenceResponse] = asyncio.get_running_loop().create_future()
 
         def sink(resp: InferenceResponse) -> None:
             if resp.final and not fut.done():
                 fut.set_result(resp)
 
-        job = self._submit(mv, request, sink)
+        cancel = self.submit(request, sink)
         try:
             resp = await fut
         except asyncio.CancelledError:
-            mv.scheduler.cancel(job)
+            cancel()
             raise
         if resp.error is not None:
             raise resp.error

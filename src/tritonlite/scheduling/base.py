@@ -47,7 +47,8 @@ class Scheduler(Protocol):
         ...
 
     def close(self) -> None:
-        """Stop timers; queued jobs are failed by the caller's unload path."""
+        """Stop timers. The unload path first waits for the model's in-flight requests;
+        schedulers that can still hold queued requests fail them here (UNAVAILABLE)."""
         ...
 
 

@@ -51,7 +51,6 @@ class InstanceSpec:
     """Everything needed to start one instance of a Python-backend model."""
 
     name: str  # "<model>_<group>_<i>", Triton's instance name
-    group_name: str  # "<model>_<group>"
     model_name: str
     version: int
     model_file: str
@@ -152,7 +151,6 @@ class PythonInstance:
                 request_ring=self._req_ring.name,
                 response_ring=self._resp_ring.name,
                 decoupled=self.spec.decoupled,
-                group_name=self.spec.group_name,
                 log_verbose=self.spec.log_verbose,
             )
         )

@@ -38,7 +38,6 @@ class InitMsg(NamedTuple):
     request_ring: str  # shm name, server writes / worker reads
     response_ring: str  # shm name, worker writes / server reads
     decoupled: bool
-    group_name: str  # e.g. "jpg_model_0", used in Triton's error texts
     log_verbose: int = 0
 
 

@@ -58,9 +58,25 @@ def _sequence(config: model_config_pb2.ModelConfig,
     )
 
 
+#: Model parameter: how many requests a busy instance of a model under the default
+#: scheduler may hold (``"1"`` turns pipelining off); see scheduling/default.py.
+PIPELINE_DEPTH_PARAMETER = "tritonlite_pipeline_depth"
+DEFAULT_PIPELINE_DEPTH = 4
+
+
 def _default(config: model_config_pb2.ModelConfig,
              instances: Sequence[ModelInstance]) -> Scheduler:
-    return DefaultScheduler(instances)
+    depth = DEFAULT_PIPELINE_DEPTH
+    param = config.parameters.get(PIPELINE_DEPTH_PARAMETER)
+    if param is not None:
+        text = param.string_value.strip()
+        if not text.isdigit() or int(text) < 1:
+            raise InferenceServerError(
+                ErrorKind.INVALID_ARG,
+                f"model '{config.name}': parameter {PIPELINE_DEPTH_PARAMETER} must be a "
+                f"positive integer, got '{param.string_value}'")
+        depth = int(text)
+    return DefaultScheduler(instances, depth=depth)
 
 
 SCHEDULERS: dict[str | None, Callable[[model_config_pb2.ModelConfig, Sequence[ModelInstance]],

@@ -195,3 +195,56 @@ async def test_killed_during_initialize_is_a_load_failure(tmp_path: Path) -> Non
     inst = PythonInstance(spec(tmp_path / "dies"), ModelStats("dies", "1"))
     with pytest.raises(InferenceServerError, match="exited unexpectedly during initialization"):
         await inst.start()
+
+
+def scheduled(x: np.ndarray, mode: str = "") -> tuple[ScheduledRequest,
+                                                      asyncio.Future[InferenceResponse]]:
+    fut: asyncio.Future[InferenceResponse] = asyncio.get_running_loop().create_future()
+    req = InferenceRequest("m", [Tensor.from_numpy("INPUT", x)],
+                           parameters={"mode": mode} if mode else {})
+    job = ScheduledRequest(req, lambda r: fut.done() or fut.set_result(r), list(req.inputs),
+                           ("OUTPUT", "META"), 0)
+    return job, fut
+
+
+async def test_pipelined_requests_each_get_their_own_answer(tmp_path: Path) -> None:
+    inst = PythonInstance(spec(make_model(tmp_path, "piped", 1)), ModelStats("piped", "1"))
+    await inst.start()
+    try:
+        sched = DefaultScheduler([inst], depth=4)
+        xs = [np.full(3, i, np.float32) for i in range(40)]
+        jobs = [scheduled(x) for x in xs]
+        for job, _ in jobs:
+            sched.enqueue(job)
+        assert inst.outstanding == 4  # the rest wait in the scheduler's queue
+        for x, (_, fut) in zip(xs, jobs, strict=True):
+            resp = await asyncio.wait_for(fut, 30)
+            (out,) = [t for t in resp.outputs if t.name == "OUTPUT"]
+            np.testing.assert_array_equal(out.as_numpy(), x * 2)
+        assert inst.stats.execution_count == 40  # one execute per request
+        assert inst.outstanding == 0
+    finally:
+        await inst.stop()
+
+
+async def test_a_request_cancelled_while_held_by_the_worker_is_not_run(tmp_path: Path) -> None:
+    inst = PythonInstance(spec(make_model(tmp_path, "held", 1)), ModelStats("held", "1"))
+    await inst.start()
+    try:
+        sched = DefaultScheduler([inst], depth=3)
+        slow, slow_fut = scheduled(np.zeros(1, np.float32), "sleep")  # runs 0.3 s
+        held, held_fut = scheduled(np.ones(1, np.float32))
+        last, last_fut = scheduled(np.full(1, 2, np.float32))
+        for job in (slow, held, last):
+            sched.enqueue(job)
+        assert inst.outstanding == 3
+        await asyncio.sleep(0.05)  # the slow one is running, the others wait in the worker
+        sched.cancel(held)
+        resp = await asyncio.wait_for(held_fut, 30)
+        assert resp.error is not None and resp.error.kind is ErrorKind.CANCELLED
+        assert resp.error.message == "request cancelled"
+        assert (await asyncio.wait_for(slow_fut, 30)).error is None
+        assert (await asyncio.wait_for(last_fut, 30)).error is None
+        assert inst.stats.execution_count == 2  # the cancelled one never ran
+    finally:
+        await inst.stop()

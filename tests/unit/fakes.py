@@ -65,6 +65,10 @@ class FakeInstance:
         self.running = list(batch)
         self.batches.append(list(batch))
 
+    @property
+    def outstanding(self) -> int:
+        return 0 if self.running is None else 1
+
     def cancel(self, job: ScheduledRequest) -> None:
         self.cancelled.append(job)
 
@@ -110,3 +114,47 @@ def ids(batch: Sequence[ScheduledRequest]) -> list[str]:
 
 def control_values(j: ScheduledRequest) -> dict[str, object]:
     return {t.name: t.as_numpy().reshape(-1)[0] for t in j.inputs if t.name != "INPUT"}
+
+
+class PipelinedFakeInstance:
+    """Accepts batches while busy (a pipelining scheduler's instance); ``finish()``
+    answers the oldest held batch, as the worker runs them in order."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.on_idle: Callable[[PipelinedFakeInstance], None] = lambda inst: None
+        self.held: list[list[ScheduledRequest]] = []
+        self.batches: list[list[ScheduledRequest]] = []
+        self.cancelled: list[ScheduledRequest] = []
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.held)
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def execute(self, batch: Sequence[ScheduledRequest]) -> None:
+        self.held.append(list(batch))
+        self.batches.append(list(batch))
+
+    def cancel(self, job: ScheduledRequest) -> None:
+        self.cancelled.append(job)
+
+    def finish(self) -> list[ScheduledRequest]:
+        batch = self.held.pop(0)
+        for job in batch:
+            r = job.request
+            job.sink(InferenceResponse(r.model_name, "1", r.id))
+        self.on_idle(self)
+        return batch
+
+    def crash(self) -> None:
+        """The worker died: everything held failed (the instance restarts later)."""
+        self.held.clear()
+
+    def restarted(self) -> None:
+        self.on_idle(self)

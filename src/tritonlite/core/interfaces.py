@@ -65,10 +65,19 @@ class ServerApi(Protocol):
 
 
 class ModelInstance(Protocol):
-    """One running copy of a model; runs one ``execute`` at a time."""
+    """One running copy of a model; runs one ``execute`` at a time.
+
+    A scheduler may *pipeline*: hand over the next batch before the running one finished
+    (the instance queues it and runs it right after, in order). That saves the instance a
+    round trip to the scheduler per batch; :attr:`outstanding` tells how many it holds."""
 
     name: str  # Triton's instance name, e.g. "jpg_model_0_0"
     on_idle: Callable[[ModelInstance], None]  # set by the scheduler that owns the instance
+
+    @property
+    def outstanding(self) -> int:
+        """Batches given to :meth:`execute` whose ``execute`` call has not finished."""
+        ...
 
     async def start(self) -> None:
         """Start and initialize; raises InferenceServerError with the load failure reason."""
@@ -79,8 +88,9 @@ class ModelInstance(Protocol):
         ...
 
     def execute(self, batch: Sequence[ScheduledRequest]) -> None:
-        """Start one ``execute`` call over ``batch``; each request's responses go to its sink.
-        The instance calls ``on_idle(self)`` when it can take the next batch."""
+        """Queue one ``execute`` call over ``batch`` (it starts when the batches given
+        before it have run); each request's responses go to its sink. The instance calls
+        ``on_idle(self)`` each time an ``execute`` call finished."""
         ...
 
     def cancel(self, job: ScheduledRequest) -> None:

@@ -113,6 +113,7 @@ class PythonInstance:
         self._restart_task: asyncio.Task[None] | None = None
         self._start_failed = False
         self._bls_tasks: dict[int, asyncio.Task[None]] = {}
+        self._corked = False  # sends are queued in _out until _on_readable is done
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -207,6 +208,10 @@ class PythonInstance:
             self._sock = None
 
     # ---- requests ---------------------------------------------------------------------------
+    @property
+    def outstanding(self) -> int:
+        return len(self._batches)
+
     def execute(self, batch: Sequence[ScheduledRequest]) -> None:
         assert self._req_ring is not None
         version = str(self.spec.version)
@@ -248,7 +253,7 @@ class PythonInstance:
         if sock is None:
             raise OSError("worker channel is closed")
         frame = ipc.encode(msg)
-        if self._out:
+        if self._out or self._corked:  # behind unsent bytes, or flushed by _on_readable
             self._out += frame
             return
         try:
@@ -257,6 +262,24 @@ class PythonInstance:
             n = 0
         if n < len(frame):
             self._out += frame[n:]
+            assert self._loop is not None
+            self._loop.add_writer(sock.fileno(), self._on_writable)
+
+    def _flush(self) -> None:
+        """Send what was queued while corked (one syscall for everything a batch of worker
+        messages caused: e.g. the next requests of a pipelining scheduler)."""
+        self._corked = False
+        sock = self._sock
+        if not self._out or sock is None:
+            return
+        try:
+            n = sock.send(self._out)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            n = len(self._out)  # the worker is gone; its exit is handled by the reader
+        del self._out[:n]
+        if self._out:
             assert self._loop is not None
             self._loop.add_writer(sock.fileno(), self._on_writable)
 
@@ -287,6 +310,16 @@ class PythonInstance:
         if not n:
             self._on_worker_exit()
             return
+        pending_out = bool(self._out)
+        self._corked = True
+        try:
+            self._dispatch_messages(n)
+        finally:
+            if not pending_out:  # else the writer callback is already draining _out
+                self._flush()
+            self._corked = False
+
+    def _dispatch_messages(self, n: int) -> None:
         for msg in self._parser.feed(self._rview[:n]):
             if isinstance(msg, ipc.BatchDoneMsg):
                 self._on_batch_done(msg)
@@ -456,7 +489,7 @@ class PythonInstance:
             self._deliver(r)
         for key in msg.rescheduled:
             self._reschedule(key)
-        if entries:
+        if entries and msg.ran:
             self.stats.record_execution(sum(p.job.batch_size for p in entries), *timing)
         self.on_idle(self)
 

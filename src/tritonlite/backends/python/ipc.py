@@ -110,6 +110,7 @@ class BatchDoneMsg(NamedTuple):
     infer_ns: int
     output_ns: int
     rescheduled: tuple[int, ...] = ()  # keys of requests that set RELEASE_RESCHEDULE
+    ran: bool = True  # False: every request was cancelled before it ran (not an execution)
 
 
 class BlsRequestMsg(NamedTuple):

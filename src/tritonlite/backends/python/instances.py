@@ -85,6 +85,63 @@ class _Pending:
         self.version = version
 
 
+class _Outbox:
+    """Writes frames to one socket from the event loop without blocking it: what the
+    socket does not take now is kept and written, in order, when it is writable. While
+    *corked*, frames are only collected; ``flush`` sends them in one syscall."""
+
+    __slots__ = ("_watching", "buf", "corked", "loop", "sock")
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.sock = sock
+        self.loop = loop
+        self.buf = bytearray()
+        self.corked = False
+        self._watching = False
+
+    def write(self, frame: bytes) -> None:
+        if self.buf or self.corked:
+            self.buf += frame
+            return
+        try:
+            n = self.sock.send(frame)
+        except BlockingIOError:
+            n = 0
+        if n < len(frame):
+            self.buf += frame[n:]
+            self._watch()
+
+    def flush(self) -> None:
+        self.corked = False
+        if self.buf and not self._watching:
+            self._on_writable()
+
+    def _watch(self) -> None:
+        if not self._watching:
+            self._watching = True
+            self.loop.add_writer(self.sock.fileno(), self._on_writable)
+
+    def _on_writable(self) -> None:
+        try:
+            n = self.sock.send(self.buf)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            n = len(self.buf)  # the worker is gone; the main channel's reader handles it
+        del self.buf[:n]
+        if self.buf:
+            self._watch()
+        elif self._watching:
+            self._watching = False
+            self.loop.remove_writer(self.sock.fileno())
+
+    def close(self) -> None:
+        if self._watching:
+            self._watching = False
+            self.loop.remove_writer(self.sock.fileno())
+        self.sock.close()
+
+
 class PythonInstance:
     """One worker process running one instance of a model."""
 
@@ -97,12 +154,14 @@ class PythonInstance:
         self.on_idle: Callable[[PythonInstance], None] = lambda inst: None
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
-        self._sock: socket.socket | None = None
+        self._sock: socket.socket | None = None  # the main channel (see ipc)
+        self._main: _Outbox | None = None
+        self._side: _Outbox | None = None
         self._parser = ipc.FrameParser()
-        self._out = bytearray()
         self._rbuf = bytearray(1 << 18)  # reused for every recv: no per-message allocation
         self._rview = memoryview(self._rbuf)
         self._req_ring: RingWriter | None = None
+        self._reply_ring: RingWriter | None = None
         self._resp_ring: RingReader | None = None
         self._pending: dict[int, _Pending] = {}
         self._batches: dict[int, list[_Pending]] = {}
@@ -113,15 +172,16 @@ class PythonInstance:
         self._restart_task: asyncio.Task[None] | None = None
         self._start_failed = False
         self._bls_tasks: dict[int, asyncio.Task[None]] = {}
-        self._corked = False  # sends are queued in _out until _on_readable is done
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._start_failed = False
         self._req_ring = RingWriter(capacity=self.spec.ring_bytes)
+        self._reply_ring = RingWriter(capacity=self.spec.ring_bytes)
         self._resp_ring = RingReader(capacity=self.spec.ring_bytes)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        side_parent, side_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
         # glibc would return big (image-sized) buffers to the OS after every request and
@@ -130,17 +190,21 @@ class PythonInstance:
         env.setdefault("MALLOC_MMAP_THRESHOLD_", str(256 << 20))
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "tritonlite.backends.python.stub", str(child.fileno())],
-                pass_fds=(child.fileno(),),
+                [sys.executable, "-m", "tritonlite.backends.python.stub", str(child.fileno()),
+                 str(side_child.fileno())],
+                pass_fds=(child.fileno(), side_child.fileno()),
                 env=env,
                 start_new_session=False,
             )
         finally:
             child.close()
+            side_child.close()
         parent.setblocking(False)
+        side_parent.setblocking(False)
         self._sock = parent
+        self._main = _Outbox(parent, self._loop)
+        self._side = _Outbox(side_parent, self._loop)
         self._parser = ipc.FrameParser()
-        self._out = bytearray()
         self._loop.add_reader(parent.fileno(), self._on_readable)
         self._ready = self._loop.create_future()
         self._send(
@@ -153,6 +217,7 @@ class PythonInstance:
                 response_ring=self._resp_ring.name,
                 decoupled=self.spec.decoupled,
                 log_verbose=self.spec.log_verbose,
+                reply_ring=self._reply_ring.name,
             )
         )
         try:
@@ -194,18 +259,20 @@ class PythonInstance:
                 proc.kill()
                 await loop.run_in_executor(None, proc.wait)
         self._close_channel()
-        for ring in (self._req_ring, self._resp_ring):
+        for ring in (self._req_ring, self._reply_ring, self._resp_ring):
             if ring is not None:
                 ring.close()
-        self._req_ring = self._resp_ring = None
+        self._req_ring = self._reply_ring = self._resp_ring = None
 
     def _close_channel(self) -> None:
         if self._sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(self._sock.fileno())
-                self._loop.remove_writer(self._sock.fileno())
-            self._sock.close()
             self._sock = None
+        for box in (self._main, self._side):
+            if box is not None:
+                box.close()
+        self._main = self._side = None
 
     # ---- requests ---------------------------------------------------------------------------
     @property
@@ -249,53 +316,10 @@ class PythonInstance:
 
     # ---- channel ------------------------------------------------------------------------------
     def _send(self, msg: object) -> None:
-        sock = self._sock
-        if sock is None:
+        box = self._main if isinstance(msg, ipc.MAIN_CHANNEL) else self._side
+        if box is None:
             raise OSError("worker channel is closed")
-        frame = ipc.encode(msg)
-        if self._out or self._corked:  # behind unsent bytes, or flushed by _on_readable
-            self._out += frame
-            return
-        try:
-            n = sock.send(frame)
-        except BlockingIOError:
-            n = 0
-        if n < len(frame):
-            self._out += frame[n:]
-            assert self._loop is not None
-            self._loop.add_writer(sock.fileno(), self._on_writable)
-
-    def _flush(self) -> None:
-        """Send what was queued while corked (one syscall for everything a batch of worker
-        messages caused: e.g. the next requests of a pipelining scheduler)."""
-        self._corked = False
-        sock = self._sock
-        if not self._out or sock is None:
-            return
-        try:
-            n = sock.send(self._out)
-        except BlockingIOError:
-            n = 0
-        except OSError:
-            n = len(self._out)  # the worker is gone; its exit is handled by the reader
-        del self._out[:n]
-        if self._out:
-            assert self._loop is not None
-            self._loop.add_writer(sock.fileno(), self._on_writable)
-
-    def _on_writable(self) -> None:
-        sock = self._sock
-        if sock is None:
-            return
-        try:
-            n = sock.send(self._out)
-        except BlockingIOError:
-            return
-        except OSError:
-            n = len(self._out)
-        del self._out[:n]
-        if not self._out and self._loop is not None:
-            self._loop.remove_writer(sock.fileno())
+        box.write(ipc.encode(msg))
 
     def _on_readable(self) -> None:
         sock = self._sock
@@ -310,14 +334,16 @@ class PythonInstance:
         if not n:
             self._on_worker_exit()
             return
-        pending_out = bool(self._out)
-        self._corked = True
+        # Whatever these messages cause to be sent (e.g. the next requests of a pipelining
+        # scheduler) goes out in one write at the end.
+        box = self._main
+        if box is not None:
+            box.corked = True
         try:
             self._dispatch_messages(n)
         finally:
-            if not pending_out:  # else the writer callback is already draining _out
-                self._flush()
-            self._corked = False
+            if box is not None:
+                box.flush()
 
     def _dispatch_messages(self, n: int) -> None:
         for msg in self._parser.feed(self._rview[:n]):
@@ -347,11 +373,12 @@ class PythonInstance:
         self._bls_tasks[call_id] = task
         task.add_done_callback(lambda t: self._bls_tasks.pop(call_id, None))
 
-    def _ring_ref(self, t: Tensor) -> ipc.TensorRef:
-        assert self._req_ring is not None
+    def _ring_ref(self, t: Tensor, ring: RingWriter | None = None) -> ipc.TensorRef:
+        ring = ring or self._req_ring
+        assert ring is not None
         raw = t.raw()
         nbytes = len(raw) if isinstance(raw, bytes) else raw.nbytes
-        pos = self._req_ring.write(raw) if nbytes else 0
+        pos = ring.write(raw) if nbytes else 0
         if pos is None:
             return ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes, inline=bytes(raw))
         return ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes, pos=pos)
@@ -411,7 +438,8 @@ class PythonInstance:
         if resp.error is not None:
             return ipc.BlsResponseMsg(call_id, error_code=int(resp.error.kind),
                                       error_message=resp.error.message, final=final)
-        return ipc.BlsResponseMsg(call_id, tuple(self._ring_ref(t) for t in resp.outputs),
+        return ipc.BlsResponseMsg(call_id, tuple(self._ring_ref(t, self._reply_ring)
+                                                 for t in resp.outputs),
                                   final=final, parameters=dict(resp.parameters),
                                   empty_final=empty_final)
 

@@ -1,6 +1,10 @@
 """Messages between the server and a worker ("stub") process, and their framing.
 
-Frames on a Unix socket pair: a 4-byte little-endian length, then a pickled message.
+Frames on Unix socket pairs: a 4-byte little-endian length, then a pickled message. Two
+pairs per worker: the *main* channel carries Init/Execute/Shutdown to the worker (read by
+its main thread itself, so a request wakes exactly the thread that runs it) and every
+message from the worker; the *side* channel carries what must reach the worker while
+``execute`` runs (Cancel, BLS and control replies), read by a helper thread.
 Messages are small typed NamedTuples (immutable, and about three times cheaper to pickle
 than slotted dataclasses: this is the per-request hot path); tensor bytes are *not* in them: a
 :class:`TensorRef` points into a shared-memory ring (``pos``/``nbytes``), and only when the
@@ -35,10 +39,11 @@ class InitMsg(NamedTuple):
     model_dir: str  # <repo>/<model>
     version_dir: str  # <repo>/<model>/<version>
     args: dict[str, str]
-    request_ring: str  # shm name, server writes / worker reads
+    request_ring: str  # shm name, server writes / worker reads (execute inputs)
     response_ring: str  # shm name, worker writes / server reads
     decoupled: bool
     log_verbose: int = 0
+    reply_ring: str = ""  # shm name, server writes / worker reads (BLS outputs)
 
 
 class RequestMsg(NamedTuple):
@@ -156,6 +161,10 @@ class ControlMsg(NamedTuple):
     files: dict[str, bytes] = {}  # shared default: never mutated
     unload_dependents: bool = False
     version: int = -1
+
+
+#: Server -> worker messages that travel on the main channel; the rest use the side one.
+MAIN_CHANNEL = (InitMsg, ExecuteMsg, ShutdownMsg)
 
 
 def encode(msg: object) -> bytes:

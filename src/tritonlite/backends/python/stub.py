@@ -1,11 +1,13 @@
 """The worker process ("stub") that runs one model instance, like Triton's python stub.
 
-Started by :mod:`instances` as ``python -m tritonlite.backends.python.stub FD`` with one end
-of a socket pair. It imports the model file the way Triton does (the version directory and
-the model directory on ``sys.path``, module name ``<version>.model``), calls
-``initialize(args)``, then runs ``execute`` for each batch the server sends, on the main
-thread (so ``breakpoint()`` in model.py works when the server runs in a terminal). A reader
-thread receives messages, so cancellations and BLS replies arrive while ``execute`` runs.
+Started by :mod:`instances` as ``python -m tritonlite.backends.python.stub FD SIDE_FD`` with
+one end of each of two socket pairs (see :mod:`ipc`). It imports the model file the way
+Triton does (the version directory and the model directory on ``sys.path``, module name
+``<version>.model``), calls ``initialize(args)``, then runs ``execute`` for each batch the
+server sends, on the main thread (so ``breakpoint()`` in model.py works when the server runs
+in a terminal). The main thread reads its requests from the main channel itself: a request
+wakes the thread that runs it, nothing else. A helper thread reads the side channel, so
+cancellations and BLS replies arrive while ``execute`` runs.
 
 Imports no frontend and nothing of the server's core beyond dtype helpers: a worker starts
 fast and knows no wire format.
@@ -14,12 +16,12 @@ fast and knows no wire format.
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import importlib.util
 import inspect
 import json
 import os
-import queue
 import signal
 import socket
 import sys
@@ -76,14 +78,17 @@ class _Cancelled:
 
 
 class Stub:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, side: socket.socket) -> None:
         self.sock = sock
+        self.side = side
         self.send_lock = threading.Lock()
-        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Messages read from the main channel and not handled yet (main thread only).
+        self.inbox: collections.deque[Any] = collections.deque()
         self.cancelled = _Cancelled()
         self.model: Any = None
         self.init: ipc.InitMsg | None = None
         self.req_ring: RingReader | None = None
+        self.reply_ring: RingReader | None = None
         self.resp_ring: RingWriter | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         # Serializes use of the response ring: decoupled models send from any thread.
@@ -110,7 +115,7 @@ class Stub:
         frame = ipc.encode(msg)
         now = time.perf_counter()
         with self.send_lock:
-            if not self.inbox.empty():
+            if self.inbox:
                 if not self._held:
                     self._held_since = now
                 if now - self._held_since < HOLD_S:
@@ -127,13 +132,14 @@ class Stub:
                 self.sock.sendall(self._held)
                 self._held.clear()
 
-    def reader(self) -> None:
+    def side_reader(self) -> None:
+        """The helper thread: cancellations, BLS and control replies (side channel)."""
         parser = ipc.FrameParser()
-        buf = bytearray(1 << 18)  # reused for every recv: no per-message allocation
+        buf = bytearray(1 << 16)
         view = memoryview(buf)
         while True:
             try:
-                n = self.sock.recv_into(buf)
+                n = self.side.recv_into(buf)
             except OSError:
                 n = 0
             if not n:  # the server is gone: nothing left to serve
@@ -141,17 +147,24 @@ class Stub:
             for msg in parser.feed(view[:n]):
                 if isinstance(msg, ipc.CancelMsg):
                     self.cancelled.keys.update(msg.keys)
-                elif isinstance(msg, (ipc.BlsResponseMsg, ipc.ControlReplyMsg)):
-                    if self.handler is not None:
-                        self.handler.on_message(msg)
-                else:
-                    if isinstance(msg, ipc.ExecuteMsg) and self.req_ring is not None:
-                        # Claim in arrival order: BLS replies may be released first.
-                        for r in msg.requests:
-                            for ref in r.inputs:
-                                if ref.inline is None and ref.nbytes:
-                                    self.req_ring.claim(ref.pos, ref.nbytes)
-                    self.inbox.put(msg)
+                elif self.handler is not None:
+                    self.handler.on_message(msg)
+
+    def receive(self, parser: ipc.FrameParser, buf: bytearray, view: memoryview) -> None:
+        """Block until the main channel brings messages; queue them in the inbox."""
+        try:
+            n = self.sock.recv_into(buf)
+        except OSError:
+            n = 0
+        if not n:  # the server is gone: nothing left to serve
+            os._exit(0)
+        for msg in parser.feed(view[:n]):
+            if isinstance(msg, ipc.ExecuteMsg) and self.req_ring is not None:
+                for r in msg.requests:  # claimed in the order the server wrote them
+                    for ref in r.inputs:
+                        if ref.inline is None and ref.nbytes:
+                            self.req_ring.claim(ref.pos, ref.nbytes)
+            self.inbox.append(msg)
 
     # ---- model loading ------------------------------------------------------------------
     def load(self, init: ipc.InitMsg) -> None:
@@ -159,11 +172,12 @@ class Stub:
         pb_utils._configure_logging(verbose_level=init.log_verbose)
         pb_utils._set_model_dir(init.version_dir)
         self.req_ring = RingReader(init.request_ring)
+        self.reply_ring = RingReader(init.reply_ring)
         self.resp_ring = RingWriter(init.response_ring)
         self.handler = StubServerHandler(
             send=self.send,
             write_tensor=self._write_locked,
-            req_ring=self.req_ring,
+            req_ring=self.reply_ring,
             codes=_CODES,
             may_call=lambda: self.executing or (self.init is not None and self.init.decoupled),
         )
@@ -417,13 +431,18 @@ class Stub:
     def serve(self) -> None:
         gc.freeze()  # the imports so far are long-lived: keep them out of every collection
         gc.set_threshold(10_000, 50, 50)
-        threading.Thread(target=self.reader, name="tritonlite-stub-reader", daemon=True).start()
+        threading.Thread(target=self.side_reader, name="tritonlite-stub-side",
+                         daemon=True).start()
+        parser = ipc.FrameParser()
+        buf = bytearray(1 << 18)  # reused for every recv: no per-message allocation
+        view = memoryview(buf)
+        inbox = self.inbox
         while True:
-            try:
-                msg = self.inbox.get_nowait()
-            except queue.Empty:
+            if not inbox:
                 self.flush()
-                msg = self.inbox.get()
+                self.receive(parser, buf, view)
+                continue
+            msg = inbox.popleft()
             if isinstance(msg, ipc.ExecuteMsg):
                 msg = self._skip_cancelled(msg)
                 if msg.requests:
@@ -464,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     # The server handles Ctrl-C and tells us to shut down; don't die mid-execute on SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=int(args[0]))
-    stub = Stub(sock)
+    side = socket.socket(fileno=int(args[1]))
+    stub = Stub(sock, side)
     try:
         stub.serve()
     finally:

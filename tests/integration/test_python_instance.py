@@ -248,3 +248,40 @@ async def test_a_request_cancelled_while_held_by_the_worker_is_not_run(tmp_path:
         assert inst.stats.execution_count == 2  # the cancelled one never ran
     finally:
         await inst.stop()
+
+
+async def test_large_outputs_are_borrowed_from_the_ring_until_dropped(tmp_path: Path) -> None:
+    import gc
+    import threading
+
+    from tritonlite.backends.python.instances import BORROW_MIN_BYTES
+
+    inst = PythonInstance(spec(make_model(tmp_path, "big", 1)), ModelStats("big", "1"))
+    await inst.start()
+    try:
+        sched = DefaultScheduler([inst])
+        ring = inst._resp_ring
+        assert ring is not None
+        x = np.arange(BORROW_MIN_BYTES // 4 + 10, dtype=np.float32)
+        resp = await call(sched, x)
+        (out,) = [t for t in resp.outputs if t.name == "OUTPUT"]
+        assert isinstance(out.raw(), memoryview)  # not copied out of the ring
+        np.testing.assert_array_equal(out.as_numpy(), x * 2)
+        assert ring._live and ring._live[0][0] not in ring._released  # held while it lives
+        del resp, out
+        gc.collect()
+        assert len(ring._live) == 0
+
+        resp = await call(sched, x)  # dropped in another thread: released on the loop
+        holder = [resp]
+        del resp
+        t = threading.Thread(target=holder.clear)
+        t.start()
+        t.join()
+        gc.collect()
+        await asyncio.sleep(0.01)
+        assert len(ring._live) == 0
+        small = await call(sched, np.ones(4, np.float32))
+        assert all(isinstance(t.raw(), bytes) for t in small.outputs)  # small: copied
+    finally:
+        await inst.stop()

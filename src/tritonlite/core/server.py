@@ -58,6 +58,10 @@ EXTENSIONS = (
 ModelControl = Callable[[str, dict[str, object] | None], Awaitable[None]]
 
 
+def _discard(resp: InferenceResponse) -> None:
+    """The sink of a finished request (nothing may follow its final response)."""
+
+
 class InferenceServer:
     def __init__(self, registry: Registry, *, extensions: tuple[str, ...] = EXTENSIONS,
                  strict_readiness: bool = True) -> None:
@@ -190,6 +194,11 @@ class InferenceServer:
                 else:
                     reason = "CANCELED" if resp.error.kind is ErrorKind.CANCELLED else "BACKEND"
                     stats.record_failure(now - start, reason)
+                # The job's sink closures refer back to the job: break that cycle, so the
+                # request and its response are freed when the frontend drops them (a
+                # large output borrowed from a worker's ring goes back at once).
+                job.sink = _discard
+                job.requeue = None
             sink(resp)
 
         job.sink = record

@@ -19,10 +19,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from tritonlite.backends.python import ipc
 from tritonlite.backends.python.shm import RingReader, RingWriter
@@ -43,6 +47,8 @@ from tritonlite.core.types import (
 log = logging.getLogger(__name__)
 
 _keys = itertools.count(1)
+#: Outputs at least this large are borrowed from the response ring, not copied out of it.
+BORROW_MIN_BYTES = 64 << 10
 _STARTUP_TIMEOUT_S = 300.0
 
 
@@ -169,6 +175,7 @@ class PythonInstance:
         self._ready: asyncio.Future[ipc.ReadyMsg] | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._restart_task: asyncio.Task[None] | None = None
         self._start_failed = False
         self._bls_tasks: dict[int, asyncio.Task[None]] = {}
@@ -176,6 +183,7 @@ class PythonInstance:
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._start_failed = False
         self._req_ring = RingWriter(capacity=self.spec.ring_bytes)
         self._reply_ring = RingWriter(capacity=self.spec.ring_bytes)
@@ -476,22 +484,46 @@ class PythonInstance:
                                             error_message=exc.message))
 
     # ---- responses --------------------------------------------------------------------------
-    def _tensor(self, ref: ipc.TensorRef) -> Tensor:
+    def _tensor(self, ref: ipc.TensorRef, borrow: bool = False) -> Tensor:
+        """The tensor a worker wrote to the response ring. A large one is *borrowed* when
+        ``borrow``: its bytes stay in the ring, and the region is released once the last
+        reference to them is gone (the frontend has encoded the response), which saves
+        copying every large output once more."""
+        raw: bytes | memoryview
         if ref.inline is not None:
             raw = ref.inline
         elif ref.nbytes == 0:
             raw = b""
         else:
-            assert self._resp_ring is not None
-            self._resp_ring.claim(ref.pos, ref.nbytes)
-            view = self._resp_ring.view(ref.pos, ref.nbytes)
-            raw = bytes(view)
-            view.release()
-            self._resp_ring.release(ref.pos)
+            ring = self._resp_ring
+            assert ring is not None
+            ring.claim(ref.pos, ref.nbytes)
+            view = ring.view(ref.pos, ref.nbytes)
+            if borrow and ref.nbytes >= BORROW_MIN_BYTES:
+                arr = np.frombuffer(view, dtype=np.uint8)
+                weakref.finalize(arr, self._give_back, ring, ref.pos)
+                raw = memoryview(arr)
+            else:
+                raw = bytes(view)
+                view.release()
+                ring.release(ref.pos)
         return Tensor(ref.name, DataType(ref.datatype), ref.shape, raw=raw)
 
+    def _give_back(self, ring: RingReader, pos: int) -> None:
+        """Release a borrowed region (from any thread: the last reference may die in a
+        frontend's thread)."""
+        if ring is not self._resp_ring:  # the worker was restarted: that ring is closed
+            return
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to keep
+                loop.call_soon_threadsafe(self._give_back, ring, pos)
+            return
+        ring.release(pos)
+
     def _deliver(self, msg: ipc.ResponseMsg) -> None:
-        outputs = [self._tensor(ref) for ref in msg.outputs]  # always drain the ring
+        # always drain the ring
+        outputs = [self._tensor(ref, borrow=True) for ref in msg.outputs]
         p = self._pending.get(msg.key)
         if p is None:
             return  # e.g. a decoupled response for a request already failed/cancelled

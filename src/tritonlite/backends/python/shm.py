@@ -58,8 +58,12 @@ class _Segment:
 
     def close(self) -> None:
         self.buf.release()
-        with contextlib.suppress(BufferError):  # a view is still alive; the mapping dies with us
+        try:
             self.shm.close()
+        except BufferError:
+            # A view is still alive (e.g. a borrowed output not encoded yet): the mapping
+            # stays until that view is gone or the process ends; don't retry at collection.
+            self.shm.close = lambda: None  # type: ignore[method-assign]
         if self.owner:
             with contextlib.suppress(FileNotFoundError):
                 self.shm.unlink()

@@ -83,12 +83,18 @@ def spec(model_dir: Path, index: int = 0) -> InstanceSpec:
         decoupled=False, ring_bytes=1 << 20)
 
 
-async def call(sched: DefaultScheduler, x: np.ndarray, mode: str = "") -> InferenceResponse:
+def scheduled(x: np.ndarray, mode: str = "") -> tuple[ScheduledRequest,
+                                                      asyncio.Future[InferenceResponse]]:
     fut: asyncio.Future[InferenceResponse] = asyncio.get_running_loop().create_future()
     req = InferenceRequest("m", [Tensor.from_numpy("INPUT", x)],
                            parameters={"mode": mode} if mode else {})
     job = ScheduledRequest(req, lambda r: fut.done() or fut.set_result(r), list(req.inputs),
                            ("OUTPUT", "META"), 0)
+    return job, fut
+
+
+async def call(sched: DefaultScheduler, x: np.ndarray, mode: str = "") -> InferenceResponse:
+    job, fut = scheduled(x, mode)
     sched.enqueue(job)
     return await asyncio.wait_for(fut, 30)
 
@@ -196,15 +202,6 @@ async def test_killed_during_initialize_is_a_load_failure(tmp_path: Path) -> Non
     with pytest.raises(InferenceServerError, match="exited unexpectedly during initialization"):
         await inst.start()
 
-
-def scheduled(x: np.ndarray, mode: str = "") -> tuple[ScheduledRequest,
-                                                      asyncio.Future[InferenceResponse]]:
-    fut: asyncio.Future[InferenceResponse] = asyncio.get_running_loop().create_future()
-    req = InferenceRequest("m", [Tensor.from_numpy("INPUT", x)],
-                           parameters={"mode": mode} if mode else {})
-    job = ScheduledRequest(req, lambda r: fut.done() or fut.set_result(r), list(req.inputs),
-                           ("OUTPUT", "META"), 0)
-    return job, fut
 
 
 async def test_pipelined_requests_each_get_their_own_answer(tmp_path: Path) -> None:

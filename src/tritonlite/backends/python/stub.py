@@ -138,12 +138,7 @@ class Stub:
         buf = bytearray(1 << 16)
         view = memoryview(buf)
         while True:
-            try:
-                n = self.side.recv_into(buf)
-            except OSError:
-                n = 0
-            if not n:  # the server is gone: nothing left to serve
-                os._exit(0)
+            n = _recv_or_exit(self.side, buf)
             for msg in parser.feed(view[:n]):
                 if isinstance(msg, ipc.CancelMsg):
                     self.cancelled.keys.update(msg.keys)
@@ -152,12 +147,7 @@ class Stub:
 
     def receive(self, parser: ipc.FrameParser, buf: bytearray, view: memoryview) -> None:
         """Block until the main channel brings messages; queue them in the inbox."""
-        try:
-            n = self.sock.recv_into(buf)
-        except OSError:
-            n = 0
-        if not n:  # the server is gone: nothing left to serve
-            os._exit(0)
+        n = _recv_or_exit(self.sock, buf)
         for msg in parser.feed(view[:n]):
             if isinstance(msg, ipc.ExecuteMsg) and self.req_ring is not None:
                 for r in msg.requests:  # claimed in the order the server wrote them
@@ -457,6 +447,17 @@ class Stub:
             elif isinstance(msg, ipc.ShutdownMsg):
                 self.finalize()
                 return
+
+
+def _recv_or_exit(sock: socket.socket, buf: bytearray) -> int:
+    """Block for the next bytes; the worker exits when the server is gone (EOF)."""
+    try:
+        n = sock.recv_into(buf)
+    except OSError:
+        n = 0
+    if not n:  # nothing left to serve
+        os._exit(0)
+    return n
 
 
 def _import_model(path: str, version: str) -> ModuleType:

@@ -29,14 +29,11 @@ class DefaultScheduler:
         self.depth = max(1, depth)
         self.queue: collections.deque[ScheduledRequest] = collections.deque()
         self.pool = InstancePool(instances, self._on_idle)
-        self._busy: list[ModelInstance] = []  # taken from the pool, not given back yet
         self._running: dict[int, ModelInstance] = {}
 
     def enqueue(self, job: ScheduledRequest) -> None:
         inst = self.pool.take()
-        if inst is not None:
-            self._busy.append(inst)
-        elif self.depth > 1 and not self.queue:
+        if inst is None and self.depth > 1 and not self.queue:
             inst = self._least_loaded()
         if inst is None:
             self.queue.append(job)
@@ -44,10 +41,10 @@ class DefaultScheduler:
             self._dispatch(inst, job)
 
     def _least_loaded(self) -> ModelInstance | None:
-        """The busy instance holding the fewest requests, if it can take one more (an
-        instance that is restarting holds none and is not a candidate)."""
+        """With no instance idle: the one holding the fewest requests, if it can take one
+        more (an instance that is restarting holds none and is not a candidate)."""
         best, load = None, self.depth
-        for inst in self._busy:
+        for inst in self.pool.instances:
             n = inst.outstanding
             if 0 < n < load:
                 best, load = inst, n
@@ -81,8 +78,6 @@ class DefaultScheduler:
             if not job.cancelled:
                 self._dispatch(inst, job)
         if inst.outstanding == 0:
-            if inst in self._busy:
-                self._busy.remove(inst)
             self.pool.give_back(inst)
 
     def cancel(self, job: ScheduledRequest) -> None:

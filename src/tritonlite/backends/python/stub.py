@@ -27,6 +27,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -102,10 +103,14 @@ class Stub:
     def send(self, msg: object) -> None:
         frame = ipc.encode(msg)
         with self.send_lock:
-            if self._held:  # keep the order: what was held goes first
-                frame = bytes(self._held) + frame
-                self._held.clear()
-            self.sock.sendall(frame)
+            self._emit(frame)
+
+    def _emit(self, frame: bytes) -> None:
+        """Write ``frame`` after whatever was held, in one syscall (send_lock held)."""
+        if self._held:  # keep the order: what was held goes first
+            frame = bytes(self._held) + frame
+            self._held.clear()
+        self.sock.sendall(frame)
 
     def send_done(self, msg: ipc.BatchDoneMsg) -> None:
         """Send a finished batch, or hold it briefly when the next batch is already
@@ -121,16 +126,12 @@ class Stub:
                 if now - self._held_since < HOLD_S:
                     self._held += frame
                     return
-            if self._held:
-                frame = bytes(self._held) + frame
-                self._held.clear()
-            self.sock.sendall(frame)
+            self._emit(frame)
 
     def flush(self) -> None:
         with self.send_lock:
             if self._held:
-                self.sock.sendall(self._held)
-                self._held.clear()
+                self._emit(b"")
 
     def side_reader(self) -> None:
         """The helper thread: cancellations, BLS and control replies (side channel)."""
@@ -150,10 +151,8 @@ class Stub:
         n = _recv_or_exit(self.sock, buf)
         for msg in parser.feed(view[:n]):
             if isinstance(msg, ipc.ExecuteMsg) and self.req_ring is not None:
-                for r in msg.requests:  # claimed in the order the server wrote them
-                    for ref in r.inputs:
-                        if ref.inline is None and ref.nbytes:
-                            self.req_ring.claim(ref.pos, ref.nbytes)
+                for ref in _in_ring(msg.requests):  # claimed in the order they were written
+                    self.req_ring.claim(ref.pos, ref.nbytes)
             self.inbox.append(msg)
 
     # ---- model loading ------------------------------------------------------------------
@@ -271,11 +270,9 @@ class Stub:
         t0 = time.perf_counter_ns()
         decoupled = self.init.decoupled
         requests = []
-        positions: list[int] = []
         finals: list[list[bool]] = []
         for r in msg.requests:
             inputs = [self._input(ref) for ref in r.inputs]
-            positions.extend(ref.pos for ref in r.inputs if ref.inline is None and ref.nbytes)
             key = r.key
             final_flag = [False]
             finals.append(final_flag)
@@ -324,8 +321,8 @@ class Stub:
                 and r.key not in done)
             responses = self._collect(msg, result, error, decoupled, done | set(again))
             t3 = time.perf_counter_ns()
-            for p in positions:
-                self.req_ring.release(p)
+            for ref in _in_ring(msg.requests):
+                self.req_ring.release(ref.pos)
             self.send_done(ipc.BatchDoneMsg(msg.batch_id, responses, t1 - t0, t2 - t1,
                                             t3 - t2, again))
 
@@ -337,10 +334,8 @@ class Stub:
             return msg
         assert self.req_ring is not None
         dropped = [r for r in msg.requests if r.key in keys]
-        for r in dropped:
-            for ref in r.inputs:
-                if ref.inline is None and ref.nbytes:
-                    self.req_ring.release(ref.pos)
+        for ref in _in_ring(dropped):
+            self.req_ring.release(ref.pos)
         kept = tuple(r for r in msg.requests if r.key not in keys)
         answers = tuple(ipc.ResponseMsg(r.key, error_code=_CANCELLED,
                                         error_message="request cancelled") for r in dropped)
@@ -447,6 +442,14 @@ class Stub:
             elif isinstance(msg, ipc.ShutdownMsg):
                 self.finalize()
                 return
+
+
+def _in_ring(requests: Iterable[ipc.RequestMsg]) -> Iterator[ipc.TensorRef]:
+    """The inputs of ``requests`` whose bytes are in the request ring."""
+    for r in requests:
+        for ref in r.inputs:
+            if ref.inline is None and ref.nbytes:
+                yield ref
 
 
 def _recv_or_exit(sock: socket.socket, buf: bytearray) -> int:

@@ -7,12 +7,16 @@ Schedulers run on the event loop thread only, so they need no locks. Time comes 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from tritonlite.core.errors import ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ModelInstance
-from tritonlite.core.types import ScheduledRequest
+from tritonlite.core.types import InferenceResponse, ScheduledRequest
+
+log = logging.getLogger(__name__)
 
 
 class TimerHandle(Protocol):
@@ -68,3 +72,22 @@ class InstancePool:
     def give_back(self, inst: ModelInstance) -> None:
         if inst not in self.idle:
             self.idle.append(inst)
+
+
+def error_response(job: ScheduledRequest, kind: ErrorKind, message: str) -> InferenceResponse:
+    r = job.request
+    return InferenceResponse(r.model_name, r.model_version, r.id,
+                             error=InferenceServerError(kind, message))
+
+
+def execute(inst: ModelInstance, jobs: list[ScheduledRequest]) -> None:
+    """``inst.execute(jobs)``; if the instance cannot take the batch (its worker is gone)
+    the batch fails at once instead of hanging. The instance is not handed back: its
+    restart calls ``on_idle`` again."""
+    try:
+        inst.execute(jobs)
+    except Exception as exc:
+        log.error("instance %s could not take a batch: %s", inst.name, exc)
+        for job in jobs:
+            job.sink(error_response(job, ErrorKind.INTERNAL,
+                                    f"model instance '{inst.name}' is not available: {exc}"))

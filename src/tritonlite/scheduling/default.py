@@ -16,10 +16,10 @@ from __future__ import annotations
 import collections
 from collections.abc import Sequence
 
-from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.errors import ErrorKind
 from tritonlite.core.interfaces import ModelInstance
 from tritonlite.core.types import InferenceResponse, ScheduledRequest
-from tritonlite.scheduling.base import Clock, InstancePool, LoopClock
+from tritonlite.scheduling.base import Clock, InstancePool, LoopClock, error_response, execute
 
 
 class DefaultScheduler:
@@ -69,13 +69,15 @@ class DefaultScheduler:
             self.queue.appendleft(again)
 
         job.requeue = requeue
-        inst.execute([job])
+        execute(inst, [job])
 
     def _on_idle(self, inst: ModelInstance) -> None:
         queue = self.queue
         while queue and inst.outstanding < self.depth:
             job = queue.popleft()
-            if not job.cancelled:
+            if job.cancelled:  # cancelled while it ran, then rescheduled by the model
+                job.sink(error_response(job, ErrorKind.CANCELLED, "request cancelled"))
+            else:
                 self._dispatch(inst, job)
         if inst.outstanding == 0:
             self.pool.give_back(inst)
@@ -90,9 +92,7 @@ class DefaultScheduler:
             self.queue.remove(job)
         except ValueError:
             return
-        r = job.request
-        job.sink(InferenceResponse(r.model_name, r.model_version, r.id, error=InferenceServerError(
-            ErrorKind.CANCELLED, "request cancelled")))
+        job.sink(error_response(job, ErrorKind.CANCELLED, "request cancelled"))
 
     def close(self) -> None:
         pass

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,30 +30,16 @@ from typing import Any
 from tritonlite.core.errors import ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ModelInstance
 from tritonlite.core.types import InferenceResponse, ResponseSink, ScheduledRequest
-from tritonlite.scheduling.base import Clock, InstancePool, LoopClock, TimerHandle
+from tritonlite.scheduling.base import (
+    Clock,
+    InstancePool,
+    LoopClock,
+    TimerHandle,
+    error_response,
+    execute,
+)
 from tritonlite.scheduling.batching import BatchInput, Candidate, ShapeRule, form_batch
 from tritonlite.scheduling.queue import TIMEOUT_EXPIRED, PriorityQueue
-
-log = logging.getLogger(__name__)
-
-
-def error_response(job: ScheduledRequest, kind: ErrorKind, message: str) -> InferenceResponse:
-    r = job.request
-    return InferenceResponse(r.model_name, r.model_version, r.id,
-                             error=InferenceServerError(kind, message))
-
-
-def execute(inst: ModelInstance, jobs: list[ScheduledRequest]) -> None:
-    """``inst.execute(jobs)``; if the instance cannot take the batch (its worker is gone)
-    the batch fails at once instead of hanging. The instance is not handed back: its
-    restart calls ``on_idle`` again."""
-    try:
-        inst.execute(jobs)
-    except Exception as exc:
-        log.error("instance %s could not take a batch: %s", inst.name, exc)
-        for job in jobs:
-            job.sink(error_response(job, ErrorKind.INTERNAL,
-                                    f"model instance '{inst.name}' is not available: {exc}"))
 
 
 @dataclass(eq=False)

@@ -53,7 +53,14 @@ from tritonlite.core.types import (
     ScheduledRequest,
     SequenceInfo,
 )
-from tritonlite.scheduling.base import Clock, InstancePool, LoopClock, TimerHandle
+from tritonlite.scheduling.base import (
+    Clock,
+    InstancePool,
+    LoopClock,
+    TimerHandle,
+    error_response,
+    execute,
+)
 from tritonlite.scheduling.batching import (
     BatchInput,
     ShapeRule,
@@ -62,7 +69,7 @@ from tritonlite.scheduling.batching import (
     state_inputs,
 )
 from tritonlite.scheduling.controls import CORRID, SequenceControls
-from tritonlite.scheduling.dynamic import DynamicBatcher, error_response, execute
+from tritonlite.scheduling.dynamic import DynamicBatcher
 
 log = logging.getLogger(__name__)
 

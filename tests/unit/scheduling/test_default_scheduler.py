@@ -131,3 +131,36 @@ def test_pipeline_depth_comes_from_the_model_parameter() -> None:
         with pytest.raises(InferenceServerError, match="tritonlite_pipeline_depth must be a "
                                                        "positive integer"):
             make(_config(bad), inst)
+
+
+def test_a_request_cancelled_then_rescheduled_by_the_model_is_answered() -> None:
+    inst = PipelinedFakeInstance("m_0_0")
+    s = DefaultScheduler([inst], clock=FakeClock(), depth=1)
+    got: list[InferenceResponse] = []
+    running = rq("a", got)
+    s.enqueue(running)
+    s.enqueue(rq("b"))
+    s.cancel(running)  # told to the instance; the model sees is_cancelled()
+    assert inst.cancelled == [running]
+    inst.held.pop(0)
+    assert running.requeue is not None
+    running.requeue(running)  # the model set RELEASE_RESCHEDULE instead of answering
+    inst.on_idle(inst)
+    assert len(got) == 1 and got[0].final
+    assert got[0].error is not None and got[0].error.kind is ErrorKind.CANCELLED
+    assert held_ids(inst) == ["b"]
+
+
+class _GoneInstance(PipelinedFakeInstance):
+    def execute(self, batch) -> None:  # type: ignore[no-untyped-def]
+        raise OSError("worker channel is closed")
+
+
+def test_an_instance_that_cannot_take_a_request_fails_it_at_once() -> None:
+    inst = _GoneInstance("m_0_0")
+    s = DefaultScheduler([inst], clock=FakeClock(), depth=2)
+    got: list[InferenceResponse] = []
+    s.enqueue(rq("a", got))
+    assert got[0].error is not None and got[0].error.kind is ErrorKind.INTERNAL
+    assert "model instance 'm_0_0' is not available: worker channel is closed" in (
+        got[0].error.message)

@@ -288,6 +288,8 @@ class PythonInstance:
         return len(self._batches)
 
     def execute(self, batch: Sequence[ScheduledRequest]) -> None:
+        if self._main is None:  # the worker is gone and not restarted yet: hold nothing
+            raise OSError("worker channel is closed")
         assert self._req_ring is not None
         version = str(self.spec.version)
         entries: list[_Pending] = []

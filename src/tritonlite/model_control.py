@@ -68,23 +68,34 @@ class ModelControl:
         await asyncio.gather(*(self._load_source(s) for s in sources))
 
     # ---- one model --------------------------------------------------------------------------
-    async def _load_source(self, source: ModelSource) -> bool:
+    async def _load_source(self, source: ModelSource) -> InferenceServerError | None:
+        """Load every version of ``source``, or none; returns the error the repository
+        API answers when that failed (Triton's codes and texts)."""
         if not source.versions:
             reason = f"Internal: failed to load '{source.name}', no version is available"
             log.error("%s", reason)
             self.registry.set_failed(source.name, reason)
-            return False
+            return InferenceServerError(ErrorKind.INTERNAL,
+                                        f"failed to load '{source.name}', {reason}")
         old = self.loaded.get(source.name, {})
         results = await asyncio.gather(*(self._load_version(source, v, v in old)
                                          for v in source.versions))
-        new = {mv.version: mv for mv in results if mv is not None}
+        new = {v: mv for v, mv in zip(source.versions, results, strict=True)
+               if not isinstance(mv, str)}
         if len(new) != len(source.versions):
-            for mv in new.values():  # all versions or none
+            for v, mv in new.items():  # all versions or none
                 await self.factory.unload(mv)
+                if v not in old:
+                    self.registry.set_state(source.name, v, ModelState.UNAVAILABLE,
+                                            reason=UNLOADED)
             for v in source.versions:
                 if v in old:  # a failed reload keeps the old version serving
                     self.registry.set_state(source.name, v, ModelState.READY, model=old[v])
-            return False
+            failed = "".join(f"version {v} is at UNAVAILABLE state: {reason};"
+                             for v, reason in zip(source.versions, results, strict=True)
+                             if isinstance(reason, str))
+            return InferenceServerError(
+                ErrorKind.INVALID_ARG, f"load failed for model '{source.name}': {failed}\n")
         for v, mv in new.items():
             self.registry.set_state(source.name, v, ModelState.READY, model=mv)
         self.loaded[source.name] = new
@@ -93,10 +104,11 @@ class ModelControl:
                 await self._retire(source.name, mv)
             else:
                 await self.factory.unload(mv)
-        return True
+        return None
 
     async def _load_version(self, source: ModelSource, version: int,
-                            reloading: bool) -> ModelVersion | None:
+                            reloading: bool) -> ModelVersion | str:
+        """The loaded version, or why it failed."""
         if not reloading:
             self.registry.set_state(source.name, version, ModelState.LOADING)
         try:
@@ -111,7 +123,7 @@ class ModelControl:
             if not reloading:
                 self.registry.set_state(source.name, version, ModelState.UNAVAILABLE,
                                         reason=reason)
-            return None
+            return reason
         log.info("successfully loaded '%s' version %d", source.name, version)
         return mv
 
@@ -173,11 +185,9 @@ class ModelControl:
                 raise InferenceServerError(ErrorKind.INTERNAL,
                                            f"failed to load '{name}': {exc.message}") from exc
             self.registry.known.add(name)
-            if not await self._load_source(source):
-                reasons = [r.reason for r in self.registry.index() if r.name == name and r.reason]
-                raise InferenceServerError(
-                    ErrorKind.INTERNAL,
-                    f"failed to load '{name}'" + (f", {reasons[0]}" if reasons else ""))
+            error = await self._load_source(source)
+            if error is not None:
+                raise error
 
     async def unload(self, name: str, unload_dependents: bool = False) -> None:
         async with self._lock(name):

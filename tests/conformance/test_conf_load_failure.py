@@ -119,3 +119,63 @@ def test_exit_on_error_default_exits_non_zero(server_factory, tmp_path: Path) ->
     log = extra.log()
     assert "broken_syntax" in log
     assert "failed to load" in log
+
+
+WORKING = """import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        return [pb_utils.InferenceResponse([pb_utils.Tensor(
+            "OUTPUT0", pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy())])
+            for r in requests]
+"""
+
+
+def test_load_api_reports_which_version_failed(server_factory, tmp_path: Path) -> None:
+    """Loading through the repository API: a version whose initialize raises is named with
+    its reason (INVALID_ARG / HTTP 400); versions that did load are unloaded again (all or
+    none); a failed reload keeps the old version serving."""
+    repository = make_repository(tmp_path, {"broken_init": BROKEN_INIT})
+    two = repository / "two_versions"
+    for version, source in (("1", WORKING), ("2", BROKEN_INIT)):
+        (two / version).mkdir(parents=True)
+        (two / version / "model.py").write_text(source)
+    (two / "config.pbtxt").write_text(
+        BROKEN_CONFIG.format(name="two_versions") + "version_policy: { all { } }\n")
+    reloaded = repository / "reloaded"
+    (reloaded / "1").mkdir(parents=True)
+    (reloaded / "1" / "model.py").write_text(WORKING)
+    (reloaded / "config.pbtxt").write_text(BROKEN_CONFIG.format(name="reloaded"))
+
+    extra = server_factory(repository, ["--model-control-mode=explicit"], wait="live")
+    client = grpcclient.InferenceServerClient(extra.grpc_url)
+    try:
+        at = f"{repository}/broken_init/1/model.py"
+        error = expect_error(client.load_model, "broken_init")
+        assert status_name(error) == "INVALID_ARGUMENT"
+        assert error.message() == (
+            "load failed for model 'broken_init': version 1 is at UNAVAILABLE state: "
+            "Internal: TritonModelException: cannot init: weights missing\n\nAt:\n"
+            f"  {at}(6): initialize\n;\n")
+
+        error = expect_error(client.load_model, "two_versions")
+        assert status_name(error) == "INVALID_ARGUMENT"
+        assert error.message().startswith(
+            "load failed for model 'two_versions': version 2 is at UNAVAILABLE state: "
+            "Internal: TritonModelException: cannot init: weights missing")
+        assert "version 1" not in error.message()
+        assert not client.is_model_ready("two_versions", "1")
+
+        client.load_model("reloaded")
+        (reloaded / "1" / "model.py").write_text(BROKEN_INIT)
+        error = expect_error(client.load_model, "reloaded")
+        assert status_name(error) == "INVALID_ARGUMENT"
+        assert error.message().startswith(
+            "load failed for model 'reloaded': version 1 is at UNAVAILABLE state: Internal: "
+            "TritonModelException: cannot init: weights missing")
+        assert client.is_model_ready("reloaded", "1")  # the old version still serves
+        result = client.infer("reloaded", [make_input("INPUT0", np.ones(2, np.float32))])
+        np.testing.assert_array_equal(result.as_numpy("OUTPUT0"), np.ones(2, np.float32))
+    finally:
+        client.close()

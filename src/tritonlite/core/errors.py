@@ -34,6 +34,11 @@ class InferenceServerError(Exception):
         return f"InferenceServerError({self.kind.name}, {self.message!r})"
 
 
+def request_prefix(request_id: str) -> str:
+    """Triton's ``[request id: <id>] `` prefix of the errors about one request."""
+    return f"[request id: {request_id or '<id_unknown>'}] "
+
+
 def invalid_arg(message: str) -> InferenceServerError:
     return InferenceServerError(ErrorKind.INVALID_ARG, message)
 

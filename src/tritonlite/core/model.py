@@ -22,15 +22,9 @@ if TYPE_CHECKING:
     from tritonlite.scheduling.base import Scheduler
 
 
-def _dtype_name(cfg_dtype: int) -> str:
-    from tritonclient.grpc import model_config_pb2
-
-    return str(model_config_pb2.DataType.Name(cfg_dtype))
-
-
 def signature_of(config: model_config_pb2.ModelConfig) -> ModelSignature:
     inputs = {
-        i.name: InputSpec(i.name, DataType.from_config_name(_dtype_name(i.data_type)),
+        i.name: InputSpec(i.name, DataType.from_config(i.data_type),
                           tuple(i.dims), i.optional)
         for i in config.input
     }
@@ -40,7 +34,7 @@ def signature_of(config: model_config_pb2.ModelConfig) -> ModelSignature:
         for ci in config.sequence_batching.control_input:
             for c in ci.control:
                 if c.kind == c.CONTROL_SEQUENCE_CORRID:
-                    corrid = DataType.from_config_name(_dtype_name(c.data_type))
+                    corrid = DataType.from_config(c.data_type)
                     corrid_name = ci.name
     return ModelSignature(
         name=config.name,
@@ -49,7 +43,7 @@ def signature_of(config: model_config_pb2.ModelConfig) -> ModelSignature:
         outputs=tuple(o.name for o in config.output),
         corrid_datatype=corrid,
         corrid_control_name=corrid_name,
-        output_datatypes={o.name: DataType.from_config_name(_dtype_name(o.data_type))
+        output_datatypes={o.name: DataType.from_config(o.data_type)
                           for o in config.output},
     )
 
@@ -58,7 +52,7 @@ def metadata_of(config: model_config_pb2.ModelConfig, versions: tuple[str, ...])
     batch = (-1,) if config.max_batch_size > 0 else ()
 
     def meta(t: Any) -> TensorMetadata:
-        dt = DataType.from_config_name(_dtype_name(t.data_type))
+        dt = DataType.from_config(t.data_type)
         return TensorMetadata(t.name, dt.value, batch + tuple(t.dims))
 
     platform = config.platform or config.backend

@@ -19,7 +19,11 @@ _LEN = struct.Struct("<I")
 
 
 class DataType(enum.Enum):
-    """Triton data types by their protocol names (``"FP32"``); ``.config_name`` is ``TYPE_FP32``."""
+    """Triton data types by their protocol names (``"FP32"``); ``.config_name`` is ``TYPE_FP32``.
+
+    Declared in the order of ``model_config.proto``'s DataType enum: ``.code`` is a member's
+    number there (TYPE_BOOL = 1 ... TYPE_BF16 = 14), which the Python backend's
+    ``TRITONSERVER_DataType`` codes share."""
 
     BOOL = "BOOL"
     UINT8 = "UINT8"
@@ -62,6 +66,26 @@ class DataType(enum.Enum):
         except (ValueError, KeyError):
             raise KeyError(name) from None
 
+    @property
+    def code(self) -> int:
+        return _CODE[self]
+
+    @classmethod
+    def from_code(cls, code: int) -> DataType:
+        """The type with this number (ValueError for one no type has)."""
+        try:
+            return _BY_CODE[code]
+        except KeyError:
+            raise ValueError(f"no Triton data type has the number {code}") from None
+
+    @classmethod
+    def from_config(cls, data_type: int) -> DataType:
+        """A ModelConfig ``data_type`` enum value -> DataType (KeyError for TYPE_INVALID,
+        ValueError for a number the schema does not define)."""
+        if data_type == 0:
+            raise KeyError("TYPE_INVALID")
+        return cls.from_code(data_type)
+
     @classmethod
     def from_numpy(cls, dtype: np.dtype[Any] | type) -> DataType:
         dt = np.dtype(dtype)
@@ -89,6 +113,8 @@ _NUMPY: dict[DataType, np.dtype[Any]] = {
     DataType.BYTES: np.dtype(np.object_),
 }
 _FROM_NUMPY: dict[np.dtype[Any], DataType] = {v: k for k, v in _NUMPY.items()}
+_CODE: dict[DataType, int] = {dt: n for n, dt in enumerate(DataType, 1)}
+_BY_CODE: dict[int, DataType] = {n: dt for dt, n in _CODE.items()}
 _ITEMSIZE: dict[DataType, int] = {
     k: (0 if k is DataType.BYTES else v.itemsize) for k, v in _NUMPY.items()
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tritonlite.core.errors import invalid_arg
+from tritonlite.core.errors import invalid_arg, request_prefix
 from tritonlite.core.tensor import DataType, Tensor, count_bytes_elements, element_count
 from tritonlite.core.types import InferenceRequest
 
@@ -43,7 +43,7 @@ def _dims(dims: Sequence[int]) -> str:
 
 
 def _prefix(request: InferenceRequest) -> str:
-    return f"[request id: {request.id or '<id_unknown>'}] "
+    return request_prefix(request.id)
 
 
 def validate_request(

@@ -27,13 +27,6 @@ from typing import Any
 from tritonlite.core.tensor import DataType, Tensor, element_count
 
 
-def _dtype(message: Any) -> DataType:
-    """The DataType of a config message's ``data_type`` enum field."""
-    name = type(message).DESCRIPTOR.fields_by_name["data_type"].enum_type \
-        .values_by_number[message.data_type].name
-    return DataType.from_config_name(name)
-
-
 def _zeros(name: str, datatype: DataType, shape: Sequence[int]) -> Tensor:
     width = 4 if datatype is DataType.BYTES else datatype.itemsize  # BYTES: empty strings
     return Tensor(name, datatype, shape, raw=bytes(element_count(shape) * width))
@@ -52,8 +45,8 @@ class BatchInput:
 
 def batch_inputs(inputs: Iterable[Any]) -> tuple[BatchInput, ...]:
     """``BatchInput`` for each ``ModelInput`` message of a config."""
-    return tuple(BatchInput(i.name, _dtype(i), tuple(i.dims), bool(i.optional),
-                            bool(i.allow_ragged_batch)) for i in inputs)
+    return tuple(BatchInput(i.name, DataType.from_config(i.data_type), tuple(i.dims),
+                            bool(i.optional), bool(i.allow_ragged_batch)) for i in inputs)
 
 
 class ShapeRule:
@@ -166,5 +159,5 @@ def state_inputs(sequence_batching: Any, max_batch_size: int) -> list[Tensor]:
         if len(st.initial_state):
             dims = [int(d) for d in st.initial_state[0].dims]
         shape = ([1] if max_batch_size > 0 else []) + dims
-        out.append(_zeros(st.input_name, _dtype(st), shape))
+        out.append(_zeros(st.input_name, DataType.from_config(st.data_type), shape))
     return out

@@ -48,10 +48,8 @@ class SequenceControls:
             for c in ci.control:
                 kind = type(c).Kind.Name(c.kind) if hasattr(type(c), "Kind") else str(c.kind)
                 if kind == CORRID:
-                    dt_name = type(c).DESCRIPTOR.fields_by_name["data_type"].enum_type \
-                        .values_by_number[c.data_type].name
                     self.controls.append(
-                        _Control(ci.name, kind, None, DataType.from_config_name(dt_name)))
+                        _Control(ci.name, kind, None, DataType.from_config(c.data_type)))
                 elif len(c.int32_false_true) == 2:
                     self.controls.append(_Control(ci.name, kind, tuple(c.int32_false_true),
                                                   DataType.INT32))

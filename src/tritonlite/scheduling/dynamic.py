@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.errors import ErrorKind, InferenceServerError, request_prefix
 from tritonlite.core.interfaces import ModelInstance
 from tritonlite.core.types import InferenceResponse, ResponseSink, ScheduledRequest
 from tritonlite.scheduling.base import (
@@ -145,7 +145,7 @@ class DynamicBatcher:
         if self._closed:
             raise InferenceServerError(
                 ErrorKind.UNAVAILABLE,
-                f"[request id: {job.request.id or '<id_unknown>'}] Server is stopping, "
+                f"{request_prefix(job.request.id)}Server is stopping, "
                 "scheduler for model has stopped accepting new inference requests")
         self.queue.push(job, self.clock.now_ns(), self.shapes.key(job.inputs))
         self._schedule()

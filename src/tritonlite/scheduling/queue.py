@@ -23,7 +23,7 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.errors import ErrorKind, InferenceServerError, request_prefix
 from tritonlite.core.types import ScheduledRequest
 
 QUEUE_FULL = "Exceeds maximum queue size"
@@ -118,7 +118,7 @@ class PriorityQueue:
         if policy.max_queue_size and len(level) >= policy.max_queue_size:
             raise InferenceServerError(
                 ErrorKind.UNAVAILABLE,
-                f"[request id: {job.request.id or '<id_unknown>'}] {QUEUE_FULL}")
+                f"{request_prefix(job.request.id)}{QUEUE_FULL}")
         deadline = policy.deadline_ns(arrival_ns, job.request.timeout_us)
         level.waiting.append(Entry(job, arrival_ns, deadline, shape_key))
 

@@ -45,3 +45,17 @@ def test_config_names() -> None:
     assert DataType.FP32.config_name == "TYPE_FP32"
     with pytest.raises(KeyError):
         DataType.from_config_name("TYPE_INVALID")
+
+
+def test_config_enum_numbers_map_to_the_same_types_as_their_names() -> None:
+    from tritonclient.grpc import model_config_pb2
+
+    for name, number in model_config_pb2.DataType.items():
+        if name == "TYPE_INVALID":
+            with pytest.raises(KeyError):
+                DataType.from_config(number)
+            continue
+        assert DataType.from_config(number) is DataType.from_config_name(name)
+        assert DataType.from_config(number).code == number
+    with pytest.raises(ValueError, match="no Triton data type has the number 99"):
+        DataType.from_config(99)

@@ -62,13 +62,11 @@ class StubServerHandler:
         send: Callable[[object], None],
         write_tensor: Callable[[Any], ipc.TensorRef],
         req_ring: RingReader,
-        codes: dict[DataType, int],
         may_call: Callable[[], bool],
     ) -> None:
         self._send = send
         self._write_tensor = write_tensor
         self._req_ring = req_ring
-        self._codes = codes
         self._may_call = may_call
         self._calls: dict[int, _Call] = {}
         self._lock = threading.Lock()
@@ -118,7 +116,7 @@ class StubServerHandler:
                 buf.release()
             if ref.inline is None and ref.nbytes:
                 self._req_ring.release(ref.pos)
-        return pb_utils.Tensor._from_array(ref.name, arr, self._codes[dt])
+        return pb_utils.Tensor._from_array(ref.name, arr, dt.code)
 
     # ---- pb_utils.ServerHandler ---------------------------------------------------------
     def _start(self, call_id: int, request: Any, decoupled: bool,

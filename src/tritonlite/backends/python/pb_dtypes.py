@@ -66,22 +66,7 @@ _NUMPY_TO_CODE: dict[np.dtype[Any], int] = {
     np.dtype(t): code for code, t in _CODE_TO_NUMPY.items() if code != TYPE_BYTES
 }
 
-_DATATYPE_TO_CODE: dict[DataType, int] = {
-    DataType.BOOL: 1,
-    DataType.UINT8: 2,
-    DataType.UINT16: 3,
-    DataType.UINT32: 4,
-    DataType.UINT64: 5,
-    DataType.INT8: 6,
-    DataType.INT16: 7,
-    DataType.INT32: 8,
-    DataType.INT64: 9,
-    DataType.FP16: 10,
-    DataType.FP32: 11,
-    DataType.FP64: 12,
-    DataType.BYTES: 13,
-    DataType.BF16: 14,
-}
+_DATATYPE_TO_CODE: dict[DataType, int] = {dt: dt.code for dt in DataType}
 _CODE_TO_DATATYPE: dict[int, DataType] = {v: k for k, v in _DATATYPE_TO_CODE.items()}
 
 

@@ -42,13 +42,6 @@ from tritonlite.core.tensor import DataType, deserialize_bytes, serialize_bytes
 _INTERNAL = 1
 _CANCELLED = 7  # ErrorKind.CANCELLED (stub imports nothing of the core's errors)
 HOLD_S = 0.0005  # longest a finished batch waits to share a write with the next ones
-_CODES: dict[DataType, int] = {
-    DataType.BOOL: 1, DataType.UINT8: 2, DataType.UINT16: 3, DataType.UINT32: 4,
-    DataType.UINT64: 5, DataType.INT8: 6, DataType.INT16: 7, DataType.INT32: 8,
-    DataType.INT64: 9, DataType.FP16: 10, DataType.FP32: 11, DataType.FP64: 12,
-    DataType.BYTES: 13, DataType.BF16: 14,
-}
-_DATATYPES: dict[int, DataType] = {v: k for k, v in _CODES.items()}
 
 
 def _model_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
@@ -167,7 +160,6 @@ class Stub:
             send=self.send,
             write_tensor=self._write_locked,
             req_ring=self.reply_ring,
-            codes=_CODES,
             may_call=lambda: self.executing or (self.init is not None and self.init.decoupled),
         )
         pb_utils._set_server_handler(self.handler)
@@ -205,12 +197,12 @@ class Stub:
             arr = np.frombuffer(buf, dtype="<u2").reshape(ref.shape)
         else:
             arr = np.frombuffer(buf, dtype=dt.numpy_dtype).reshape(ref.shape)
-        return pb_utils.Tensor._from_array(ref.name, arr, _CODES[dt])
+        return pb_utils.Tensor._from_array(ref.name, arr, dt.code)
 
     def _output(self, tensor: Any) -> ipc.TensorRef:
         assert self.resp_ring is not None
         arr = tensor._data()
-        dt = _DATATYPES[tensor.triton_dtype()]
+        dt = DataType.from_code(tensor.triton_dtype())
         shape = tuple(int(d) for d in arr.shape)
         if dt is DataType.BYTES:
             data = serialize_bytes(arr)

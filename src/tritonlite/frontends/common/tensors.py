@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from tritonclient.grpc import model_config_pb2
 
-from tritonlite.core.errors import ErrorKind, InferenceServerError, invalid_arg
+from tritonlite.core.errors import ErrorKind, InferenceServerError, invalid_arg, request_prefix
 from tritonlite.core.tensor import DataType, Tensor
 
 __all__ = [
@@ -32,18 +32,12 @@ __all__ = [
     "floats_to_wire",
     "integers_to_wire",
     "refine_invalid_datatype",
-    "request_prefix",
     "strings_to_wire",
 ]
 
 DATATYPES: dict[str, DataType] = {dt.value: dt for dt in DataType}
 INVALID_DATATYPE = "<invalid>"  # TRITONSERVER_DataTypeString(TRITONSERVER_TYPE_INVALID)
 _LEN = struct.Struct("<I")
-
-
-def request_prefix(request_id: str) -> str:
-    """Triton's ``[request id: <id>] `` prefix of request errors."""
-    return f"[request id: {request_id or '<id_unknown>'}] "
 
 
 class InvalidDatatype(InferenceServerError):
@@ -67,9 +61,8 @@ def refine_invalid_datatype(
     """The error Triton reports for an input of unknown datatype, given the model."""
     for model_input in config.input:
         if model_input.name == error.input_name:
-            type_name = model_config_pb2.DataType.Name(model_input.data_type)
             try:
-                expected = DataType.from_config_name(type_name).value
+                expected = DataType.from_config(model_input.data_type).value
             except (KeyError, ValueError):
                 expected = INVALID_DATATYPE
             return invalid_arg(

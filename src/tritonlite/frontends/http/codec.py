@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from tritonclient.grpc import model_config_pb2
 
-from tritonlite.core.errors import invalid_arg
+from tritonlite.core.errors import invalid_arg, request_prefix
 from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.tensor import DataType, Tensor, count_bytes_elements, element_count
 from tritonlite.core.types import InferenceRequest, InferenceResponse, RequestedOutput
@@ -307,14 +307,14 @@ def decode_raw_request(
     """A "raw binary" request (``Inference-Header-Content-Length: 0``): the whole body is
     the one input of a model that has exactly one; its type and shape come from the
     model config (variable dims are filled from the body size). Outputs are binary."""
-    prefix = "[request id: <id_unknown>] "
+    prefix = request_prefix("")
     if len(config.input) != 1:
         raise invalid_arg(
             f"{prefix}Raw request must only have 1 input (found 1) to be deduced but got "
             f"{len(config.input)} inputs in '{model}' model configuration"
         )
     spec = config.input[0]
-    datatype = DataType.from_config_name(model_config_pb2.DataType.Name(spec.data_type))
+    datatype = DataType.from_config(spec.data_type)
     dims = ([1] if config.max_batch_size > 0 else []) + [int(d) for d in spec.dims]
     if -1 in dims:
         if datatype is DataType.BYTES:

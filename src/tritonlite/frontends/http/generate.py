@@ -44,8 +44,8 @@ def _input_specs(config: model_config_pb2.ModelConfig) -> dict[str, tuple[DataTy
     batch = [-1] if config.max_batch_size > 0 else []
     specs = {}
     for spec in config.input:
-        name = model_config_pb2.DataType.Name(spec.data_type)
-        specs[spec.name] = (DataType.from_config_name(name), batch + [int(d) for d in spec.dims])
+        specs[spec.name] = (DataType.from_config(spec.data_type),
+                            batch + [int(d) for d in spec.dims])
     return specs
 
 

@@ -31,7 +31,7 @@ class Cell:
     rounds: list[dict[str, Any]] = field(default_factory=list)
     latencies_ns: list[int] = field(default_factory=list)
 
-    def add(self, rec: Recorder, unit_per_req: float) -> dict[str, Any]:
+    def add(self, rec: Recorder) -> dict[str, Any]:
         elapsed = rec.elapsed or math.nan
         row = {
             "throughput": rec.units / elapsed if rec.ok else 0.0,

@@ -206,7 +206,7 @@ def run_benchmark(args: argparse.Namespace, servers: dict[str, Server],
                     measure(workload, server, args.warmup)
                     warmed.add((workload.name, name))
                 rec, failure = measure(workload, server, args.duration)
-                row = cell.add(rec, 1.0)
+                row = cell.add(rec)
                 if failure:
                     row["failure"] = failure
                 _log(_line(workload, name, rnd, row) + (f"  FAILED {failure}" if failure

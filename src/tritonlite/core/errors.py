@@ -60,8 +60,9 @@ def unsupported(message: str) -> InferenceServerError:
 
 
 class DecoupledNotSupported(InferenceServerError):
-    """A decoupled model was called through a one-response endpoint. Each frontend words
-    this itself (gRPC: "ModelInfer RPC doesn't support ...", HTTP: "HTTP end point ...")."""
+    """A decoupled model was called through a one-response endpoint. The message is
+    Triton's gRPC wording (ModelInfer); the HTTP frontend answers with its own
+    ("HTTP end point doesn't support ...")."""
 
     def __init__(self) -> None:
         super().__init__(

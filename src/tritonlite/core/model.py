@@ -28,21 +28,11 @@ def signature_of(config: model_config_pb2.ModelConfig) -> ModelSignature:
                           tuple(i.dims), i.optional)
         for i in config.input
     }
-    corrid: DataType | None = None
-    corrid_name = ""
-    if config.HasField("sequence_batching"):
-        for ci in config.sequence_batching.control_input:
-            for c in ci.control:
-                if c.kind == c.CONTROL_SEQUENCE_CORRID:
-                    corrid = DataType.from_config(c.data_type)
-                    corrid_name = ci.name
     return ModelSignature(
         name=config.name,
         max_batch_size=config.max_batch_size,
         inputs=inputs,
         outputs=tuple(o.name for o in config.output),
-        corrid_datatype=corrid,
-        corrid_control_name=corrid_name,
         output_datatypes={o.name: DataType.from_config(o.data_type)
                           for o in config.output},
     )
@@ -79,4 +69,3 @@ class ModelVersion:
     decoupled: bool = False
     labels: dict[str, list[str]] = field(default_factory=dict)  # output -> label_filename lines
     cache: ResponseCache | None = None  # set when response_cache is enabled and configured
-    extra: dict[str, Any] = field(default_factory=dict)

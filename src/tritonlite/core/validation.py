@@ -33,8 +33,6 @@ class ModelSignature:
     max_batch_size: int
     inputs: dict[str, InputSpec]
     outputs: tuple[str, ...]
-    corrid_datatype: DataType | None = None  # CORRID control type for sequence models
-    corrid_control_name: str = ""
     output_datatypes: dict[str, DataType] = field(default_factory=dict)
 
 

@@ -94,8 +94,7 @@ def test_bytes_element_count() -> None:
 
 
 def test_string_id_with_numeric_corrid_is_accepted() -> None:
-    sig = ModelSignature("seq", 0, {"I": InputSpec("I", DataType.FP32, (1,))}, ("O",),
-                         corrid_datatype=DataType.UINT64, corrid_control_name="CORRID")
+    sig = ModelSignature("seq", 0, {"I": InputSpec("I", DataType.FP32, (1,))}, ("O",))
     req = InferenceRequest("seq", [t("I", np.zeros(1, np.float32))],
                            sequence=SequenceInfo("abc", start=True))
     assert validate_request(req, sig) == (("O",), 1)

@@ -172,10 +172,6 @@ def encode(msg: object) -> bytes:
     return _HDR.pack(len(body)) + body
 
 
-def decode(body: bytes | memoryview) -> Any:
-    return pickle.loads(body)
-
-
 class FrameParser:
     """Incremental frame splitter: feed bytes, get whole messages. No I/O."""
 

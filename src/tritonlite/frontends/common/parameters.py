@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from tritonlite.core.types import InferenceRequest, ParamValue, SequenceInfo
 
 __all__ = [
-    "SEQUENCE_PARAMETERS",
     "TRITON_PREFIX",
     "UINT64_MASK",
     "RequestParameters",
@@ -30,7 +29,6 @@ __all__ = [
 
 UINT64_MASK = (1 << 64) - 1
 TRITON_PREFIX = "triton_"
-SEQUENCE_PARAMETERS = ("sequence_id", "sequence_start", "sequence_end")
 
 
 @dataclass(slots=True)

@@ -61,7 +61,6 @@ from tritonlite.frontends.common.tensors import (
 )
 
 __all__ = [
-    "DECOUPLED_TEXT",
     "FINAL_RESPONSE_PARAM",
     "InvalidDatatype",
     "WireInferRequest",
@@ -78,7 +77,6 @@ __all__ = [
 
 FINAL_RESPONSE_PARAM = "triton_final_response"
 EMPTY_FINAL_PARAM = "triton_enable_empty_final_response"
-DECOUPLED_TEXT = "ModelInfer RPC doesn't support models with decoupled transaction policy"
 _ALLOWED_TRITON_PARAMS = (EMPTY_FINAL_PARAM,)
 
 # Requests at least this big are split on the wire so raw tensors stay in the received

@@ -97,7 +97,7 @@ class GrpcFrontend:
         health_watch_interval: float = 1.0,
         settings: ServerSettings | None = None,
         header_forward_pattern: str = "",
-        threaded: bool = True,
+        threaded: bool = False,
         max_workers: int = 32,
     ) -> None:
         self.server = server

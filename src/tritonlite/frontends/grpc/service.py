@@ -24,7 +24,6 @@ from grpc_health.v1 import health, health_pb2
 from tritonclient.grpc import service_pb2
 
 from tritonlite.core.errors import (
-    DecoupledNotSupported,
     ErrorKind,
     InferenceServerError,
     invalid_arg,
@@ -36,7 +35,6 @@ from tritonlite.core.types import InferenceRequest
 from tritonlite.frontends.common.parameters import forward_headers
 from tritonlite.frontends.grpc import messages
 from tritonlite.frontends.grpc.codec import (
-    DECOUPLED_TEXT,
     WireInferRequest,
     decode_infer_request,
     encode_empty_final_response,
@@ -175,9 +173,7 @@ class InferenceServicer:
             request = self._decode(wire, unary=True)
             self.add_forwarded_headers(request, context)
             response = await self._server.infer(request)
-        except DecoupledNotSupported:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, DECOUPLED_TEXT)
-        except InferenceServerError as exc:
+        except InferenceServerError as exc:  # DecoupledNotSupported: UNIMPLEMENTED, its text
             await context.abort(status_code(exc), exc.message)
         except Exception as exc:
             logger.exception("unexpected error in ModelInfer")

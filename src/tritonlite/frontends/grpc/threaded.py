@@ -26,10 +26,10 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
+from tritonlite.core.errors import ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ServerApi
 from tritonlite.core.types import InferenceResponse
-from tritonlite.frontends.grpc.codec import DECOUPLED_TEXT, WireInferRequest, encode_infer_response
+from tritonlite.frontends.grpc.codec import WireInferRequest, encode_infer_response
 from tritonlite.frontends.grpc.errors import status_code
 from tritonlite.frontends.grpc.service import _RPCS, SERVICE_NAME, InferenceServicer
 
@@ -48,25 +48,10 @@ class _Abort(grpc.aio.AbortError):  # type: ignore[misc]
 
 
 class _LoopContext:
-    """The part of ``grpc.aio.ServicerContext`` the servicer uses, over a sync context."""
-
-    def __init__(self, context: grpc.ServicerContext) -> None:
-        self._context = context
+    """The part of ``grpc.aio.ServicerContext`` the servicer's unary methods use."""
 
     async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
         raise _Abort(code, details)
-
-    def invocation_metadata(self) -> Any:
-        return self._context.invocation_metadata()
-
-    def peer(self) -> str:
-        return str(self._context.peer())
-
-    def time_remaining(self) -> float | None:
-        return self._context.time_remaining()  # type: ignore[no-any-return]
-
-    def cancelled(self) -> bool:
-        return not self._context.is_active()
 
 
 class ThreadedGrpcServer:
@@ -104,7 +89,7 @@ class ThreadedGrpcServer:
         method = getattr(self._servicer, name)
 
         def handler(request: Any, context: grpc.ServicerContext) -> Any:
-            return self._run(method(request, _LoopContext(context)), context)
+            return self._run(method(request, _LoopContext()), context)
 
         return handler
 
@@ -145,8 +130,6 @@ class ThreadedGrpcServer:
         context.add_callback(on_rpc_end)
         done.wait()
         result = box[0]
-        if isinstance(result, DecoupledNotSupported):
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, DECOUPLED_TEXT)
         if isinstance(result, InferenceServerError):
             context.abort(status_code(result), result.message)
         assert isinstance(result, InferenceResponse)

@@ -16,19 +16,17 @@ from __future__ import annotations
 import orjson
 from tritonclient.grpc import model_config_pb2
 
-from tritonlite.core.errors import InferenceServerError, invalid_arg
+from tritonlite.core.errors import invalid_arg
 from tritonlite.core.tensor import DataType, Tensor
 from tritonlite.core.types import InferenceRequest, InferenceResponse
 from tritonlite.frontends.common.parameters import RequestParameters
 from tritonlite.frontends.http import tritonjson as tj
 from tritonlite.frontends.http.codec import json_parameter
-from tritonlite.frontends.http.errors import error_body
 from tritonlite.frontends.http.jsondata import bytes_byte_size, json_to_wire, wire_to_json
 
 __all__ = [
     "ONE_RESPONSE_TEXT",
     "decode_generate_request",
-    "encode_generate_error",
     "encode_generate_response",
     "sse_event",
 ]
@@ -112,10 +110,6 @@ def encode_generate_response(response: InferenceResponse, request: InferenceRequ
     fields["model_version"] = orjson.dumps(response.model_version)
     items = sorted(fields.items(), key=lambda kv: kv[0].encode("utf-8"))
     return b"{" + b",".join(orjson.dumps(k) + b":" + v for k, v in items) + b"}"
-
-
-def encode_generate_error(error: InferenceServerError) -> bytes:
-    return error_body(error.message)
 
 
 def sse_event(data: bytes) -> bytes:

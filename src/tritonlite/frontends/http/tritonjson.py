@@ -29,8 +29,6 @@ __all__ = [
     "UINT64_MAX",
     "JsonError",
     "as_bool",
-    "as_double",
-    "as_int",
     "as_string",
     "as_uint",
     "is_int",
@@ -60,10 +58,6 @@ class JsonError(InferenceServerError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorKind.INTERNAL, message)
-
-    def prefixed(self, context: str) -> JsonError:
-        """``RETURN_MSG_IF_ERR``: ``<context>: <message>``."""
-        return JsonError(f"{context}: {self.message}")
 
 
 def _fail(message: str, context: str | None) -> JsonError:
@@ -101,18 +95,6 @@ def as_uint(value: Any, context: str | None = None) -> int:
     if not is_uint(value):
         raise _fail(NOT_UINT, context)
     return int(value)
-
-
-def as_int(value: Any, context: str | None = None) -> int:
-    if not is_int(value):
-        raise _fail(NOT_INT, context)
-    return int(value)
-
-
-def as_double(value: Any, context: str | None = None) -> float:
-    if not is_number(value):
-        raise _fail(NOT_DOUBLE, context)
-    return float(value)
 
 
 def member(obj: Any, name: str, context: str | None = None) -> Any:

@@ -20,9 +20,10 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from tritonlite.core.errors import ErrorKind
-from tritonlite.frontends.grpc.codec import DECOUPLED_TEXT
 
 P = service_pb2.InferParameter
+
+DECOUPLED_TEXT = "ModelInfer RPC doesn't support models with decoupled transaction policy"
 
 
 @pytest.fixture

@@ -154,9 +154,10 @@ class InferenceServer:
         stats = mv.stats
         start = time.monotonic_ns()
         job = ScheduledRequest(request, sink, list(request.inputs), outputs, start, batch)
+        classes = {ro.name: int(ro.parameters["classification"])
+                   for ro in request.requested_outputs if "classification" in ro.parameters}
         cache = mv.cache
-        if cache is not None and not any("classification" in ro.parameters
-                                         for ro in request.requested_outputs):
+        if cache is not None and not classes:
             key = request_key(request, str(mv.version), outputs)
             hit = cache.get(key)
             lookup_ns = time.monotonic_ns() - start
@@ -202,8 +203,6 @@ class InferenceServer:
             sink(resp)
 
         job.sink = record
-        classes = {ro.name: int(ro.parameters["classification"])
-                   for ro in request.requested_outputs if "classification" in ro.parameters}
         if classes:
             batched = mv.config.max_batch_size > 0
 

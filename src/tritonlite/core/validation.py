@@ -34,6 +34,11 @@ class ModelSignature:
     inputs: dict[str, InputSpec]
     outputs: tuple[str, ...]
     output_datatypes: dict[str, DataType] = field(default_factory=dict)
+    required: tuple[str, ...] = field(init=False)  # the inputs that are not optional
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "required",
+                           tuple(s.name for s in self.inputs.values() if not s.optional))
 
 
 def _dims(dims: Sequence[int]) -> str:
@@ -72,12 +77,13 @@ def validate_request(
     given: dict[str, Tensor] = {}
     for t in request.inputs:
         given[t.name] = t
-    required = [s.name for s in sig.inputs.values() if not s.optional]
+    required = sig.required
+    names = sorted(given)
     n_cfg = len(sig.inputs)
     if len(given) > n_cfg or len(given) < len(required):
         missing = [f"'{n}'" for n in required if n not in given]
         missing_s = "[" + ",".join(missing) + "]" if missing else "]"
-        got_s = "[" + ",".join(f"'{n}'" for n in sorted(given)) + "]"
+        got_s = "[" + ",".join(f"'{n}'" for n in names) + "]"
         if n_cfg == len(required):
             head = f"expected {n_cfg} inputs but got {len(given)} inputs"
         else:
@@ -87,14 +93,14 @@ def validate_request(
             f"{_prefix(request)}{head} for model '{name}'. Got input(s) {got_s}, but missing "
             f"required input(s) {missing_s}. Please provide all required input(s)."
         )
-    for n in sorted(given):
+    for n in names:
         if n not in sig.inputs:
             raise invalid_arg(f"unexpected inference input '{n}' for model '{name}'")
 
     batch = 0
     mbs = sig.max_batch_size
     if mbs > 0:
-        for n in sorted(given):
+        for n in names:
             t = given[n]
             if not t.shape:
                 raise invalid_arg(
@@ -110,7 +116,7 @@ def validate_request(
             raise invalid_arg(
                 f"{_prefix(request)}inference request batch-size must be <= {mbs} for '{name}'")
 
-    for n in sorted(given):
+    for n in names:
         t, spec = given[n], sig.inputs[n]
         if t.datatype is not spec.datatype:
             raise invalid_arg(

@@ -82,15 +82,6 @@ class InstanceSpec:
         }
 
 
-class _Pending:
-    __slots__ = ("job", "key", "version")
-
-    def __init__(self, job: ScheduledRequest, key: int, version: str) -> None:
-        self.job = job
-        self.key = key
-        self.version = version
-
-
 class _Outbox:
     """Writes frames to one socket from the event loop without blocking it: what the
     socket does not take now is kept and written, in order, when it is writable. While
@@ -169,8 +160,9 @@ class PythonInstance:
         self._req_ring: RingWriter | None = None
         self._reply_ring: RingWriter | None = None
         self._resp_ring: RingReader | None = None
-        self._pending: dict[int, _Pending] = {}
-        self._batches: dict[int, list[_Pending]] = {}
+        self._version = str(spec.version)  # of every response
+        self._pending: dict[int, ScheduledRequest] = {}  # by request key
+        self._batches: dict[int, list[ScheduledRequest]] = {}  # by batch id
         self._batch_ids = itertools.count(1)
         self._ready: asyncio.Future[ipc.ReadyMsg] | None = None
         self._stopping = False
@@ -291,8 +283,7 @@ class PythonInstance:
         if self._main is None:  # the worker is gone and not restarted yet: hold nothing
             raise OSError("worker channel is closed")
         assert self._req_ring is not None
-        version = str(self.spec.version)
-        entries: list[_Pending] = []
+        entries: list[ScheduledRequest] = []
         msgs = []
         for job in batch:
             key = next(_keys)
@@ -311,16 +302,15 @@ class PythonInstance:
                     inputs=tuple(refs),
                 )
             )
-            p = _Pending(job, key, version)
-            self._pending[key] = p
-            entries.append(p)
+            self._pending[key] = job
+            entries.append(job)
         batch_id = next(self._batch_ids)
         self._batches[batch_id] = entries
         self._send(ipc.ExecuteMsg(batch_id, tuple(msgs)))
 
     def cancel(self, job: ScheduledRequest) -> None:
-        for key, p in self._pending.items():
-            if p.job is job:
+        for key, held in self._pending.items():
+            if held is job:
                 self._send(ipc.CancelMsg((key,)))
                 return
 
@@ -526,13 +516,13 @@ class PythonInstance:
     def _deliver(self, msg: ipc.ResponseMsg) -> None:
         # always drain the ring
         outputs = [self._tensor(ref, borrow=True) for ref in msg.outputs]
-        p = self._pending.get(msg.key)
-        if p is None:
+        job = self._pending.get(msg.key)
+        if job is None:
             return  # e.g. a decoupled response for a request already failed/cancelled
         if msg.final:
             del self._pending[msg.key]
-        r = p.job.request
-        resp = InferenceResponse(r.model_name, p.version, r.id, final=msg.final)
+        r = job.request
+        resp = InferenceResponse(r.model_name, self._version, r.id, final=msg.final)
         if msg.error_code >= 0:
             resp.error = InferenceServerError(ErrorKind(msg.error_code), msg.error_message)
             resp.error_is_response = msg.from_model
@@ -540,43 +530,43 @@ class PythonInstance:
             resp.outputs = outputs
             if msg.parameters:
                 resp.parameters = dict(msg.parameters)
-        p.job.sink(resp)
+        job.sink(resp)
 
     def _on_batch_done(self, msg: ipc.BatchDoneMsg) -> None:
         entries = self._batches.pop(msg.batch_id, [])
         timing = (msg.input_ns, msg.infer_ns, msg.output_ns)
-        for p in entries:
-            p.job.compute_ns = timing
+        for job in entries:
+            job.compute_ns = timing
         for r in msg.responses:
             self._deliver(r)
         for key in msg.rescheduled:
             self._reschedule(key)
         if entries and msg.ran:
-            self.stats.record_execution(sum(p.job.batch_size for p in entries), *timing)
+            self.stats.record_execution(sum(job.batch_size for job in entries), *timing)
         self.on_idle(self)
 
     def _reschedule(self, key: int) -> None:
         """The model set RELEASE_RESCHEDULE: the request goes back to its scheduler."""
-        p = self._pending.pop(key, None)
-        if p is None:
+        job = self._pending.pop(key, None)
+        if job is None:
             return
-        job = p.job
         if job.requeue is None:
             r = job.request
-            job.sink(InferenceResponse(r.model_name, p.version, r.id, error=InferenceServerError(
-                ErrorKind.UNSUPPORTED,
-                "request rescheduling (TRITONSERVER_REQUEST_RELEASE_RESCHEDULE) is supported "
-                "with the default and the sequence schedulers only")))
+            job.sink(InferenceResponse(
+                r.model_name, self._version, r.id, error=InferenceServerError(
+                    ErrorKind.UNSUPPORTED,
+                    "request rescheduling (TRITONSERVER_REQUEST_RELEASE_RESCHEDULE) is "
+                    "supported with the default and the sequence schedulers only")))
             return
         job.requeue(job)
 
     def _fail_all(self, kind: ErrorKind, message: str) -> None:
         pending, self._pending = self._pending, {}
         self._batches.clear()
-        for p in pending.values():
-            r = p.job.request
-            p.job.sink(InferenceResponse(r.model_name, p.version, r.id,
-                                         error=InferenceServerError(kind, message)))
+        for job in pending.values():
+            r = job.request
+            job.sink(InferenceResponse(r.model_name, self._version, r.id,
+                                       error=InferenceServerError(kind, message)))
 
     def _on_worker_exit(self) -> None:
         self._close_channel()

@@ -27,7 +27,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -64,13 +64,6 @@ def format_exception(exc: BaseException) -> str:
     return text
 
 
-class _Cancelled:
-    """Keys of requests the server has cancelled; written by the reader thread."""
-
-    def __init__(self) -> None:
-        self.keys: set[int] = set()
-
-
 class Stub:
     def __init__(self, sock: socket.socket, side: socket.socket) -> None:
         self.sock = sock
@@ -78,7 +71,7 @@ class Stub:
         self.send_lock = threading.Lock()
         # Messages read from the main channel and not handled yet (main thread only).
         self.inbox: collections.deque[Any] = collections.deque()
-        self.cancelled = _Cancelled()
+        self.cancelled: set[int] = set()  # keys of requests the server cancelled
         self.model: Any = None
         self.init: ipc.InitMsg | None = None
         self.req_ring: RingReader | None = None
@@ -89,6 +82,8 @@ class Stub:
         self.out_lock = threading.RLock()
         self.handler: StubServerHandler | None = None
         self.executing = False
+        self.model_name = ""
+        self.model_version = -1
         self._held = bytearray()  # finished batches not sent yet (see send_done)
         self._held_since = 0.0
 
@@ -135,7 +130,7 @@ class Stub:
             n = _recv_or_exit(self.side, buf)
             for msg in parser.feed(view[:n]):
                 if isinstance(msg, ipc.CancelMsg):
-                    self.cancelled.keys.update(msg.keys)
+                    self.cancelled.update(msg.keys)
                 elif self.handler is not None:
                     self.handler.on_message(msg)
 
@@ -151,6 +146,8 @@ class Stub:
     # ---- model loading ------------------------------------------------------------------
     def load(self, init: ipc.InitMsg) -> None:
         self.init = init
+        self.model_name = init.args["model_name"]
+        self.model_version = int(init.args["model_version"])
         pb_utils._configure_logging(verbose_level=init.log_verbose)
         pb_utils._set_model_dir(init.version_dir)
         self.req_ring = RingReader(init.request_ring)
@@ -243,11 +240,9 @@ class Stub:
             err = resp.error()
             return ipc.ResponseMsg(key, error_code=int(err.code()), error_message=err.message(),
                                    final=final, from_model=True)
-        wanted_set = set(wanted)
-        outputs = tuple(
-            self._output(t) for t in resp.output_tensors() if t.name() in wanted_set
-        )
-        params = json.loads(resp.parameters()) if resp.parameters() else {}
+        outputs = tuple(self._output(t) for t in resp.output_tensors() if t.name() in wanted)
+        text = resp.parameters()
+        params = json.loads(text) if text and text != "{}" else {}
         return ipc.ResponseMsg(key, outputs=outputs, final=final, parameters=params)
 
     def _failure(self, message: str) -> str:
@@ -261,6 +256,7 @@ class Stub:
         assert self.init is not None and self.req_ring is not None
         t0 = time.perf_counter_ns()
         decoupled = self.init.decoupled
+        model_name, model_version = self.model_name, self.model_version
         requests = []
         finals: list[list[bool]] = []
         for r in msg.requests:
@@ -268,9 +264,10 @@ class Stub:
             key = r.key
             final_flag = [False]
             finals.append(final_flag)
+            is_cancelled = self._is_cancelled_fn(key)
             sender = pb_utils.InferenceResponseSender(
                 self._sender_fn(key, r.requested_output_names, final_flag),
-                lambda key=key: key in self.cancelled.keys,
+                is_cancelled,
                 decoupled=decoupled,
             )
             requests.append(
@@ -282,10 +279,10 @@ class Stub:
                     parameters_json=r.parameters_json,
                     requested_output_names=list(r.requested_output_names),
                     timeout=r.timeout_us,
-                    model_name=self.init.args["model_name"],
-                    model_version=int(self.init.args["model_version"]),
+                    model_name=model_name,
+                    model_version=model_version,
                     response_sender=sender,
-                    is_cancelled=lambda key=key: key in self.cancelled.keys,
+                    is_cancelled=is_cancelled,
                 )
             )
         t1 = time.perf_counter_ns()
@@ -321,7 +318,7 @@ class Stub:
     def _skip_cancelled(self, msg: ipc.ExecuteMsg) -> ipc.ExecuteMsg:
         """Requests cancelled while they waited here (a pipelined batch) are not run: they
         are answered CANCELLED, as the scheduler answers those cancelled in its queue."""
-        keys = self.cancelled.keys
+        keys = self.cancelled
         if not keys or not any(r.key in keys for r in msg.requests):
             return msg
         assert self.req_ring is not None
@@ -337,6 +334,10 @@ class Stub:
         else:  # nothing left to run: the batch is done
             self.send_done(ipc.BatchDoneMsg(msg.batch_id, answers, 0, 0, 0, ran=False))
         return ipc.ExecuteMsg(msg.batch_id, kept)
+
+    def _is_cancelled_fn(self, key: int) -> Callable[[], bool]:
+        keys = self.cancelled
+        return lambda: key in keys
 
     def _sender_fn(self, key: int, wanted: tuple[str, ...], final_flag: list[bool]) -> Any:
         def send(response: Any, flags: int) -> None:

@@ -251,7 +251,8 @@ class Tensor:
 
     @property
     def byte_size(self) -> int:
-        return len(memoryview(self.raw()).cast("B"))
+        raw = self.raw()
+        return raw.nbytes if isinstance(raw, memoryview) else len(raw)
 
     def __repr__(self) -> str:
         return f"Tensor({self.name!r}, {self.datatype.value}, {list(self.shape)})"

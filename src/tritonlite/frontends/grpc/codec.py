@@ -500,10 +500,8 @@ def _encode_response_parts(
         if in_shared_memory(tensor):  # written to its region: an empty entry, as Triton
             parts.append(_RAW_OUTPUT_TAG + b"\x00")
             continue
-        raw = tensor.raw()
-        size = raw.nbytes if isinstance(raw, memoryview) else len(raw)
-        parts.append(_RAW_OUTPUT_TAG + _varint(size))
-        parts.append(raw)
+        parts.append(_RAW_OUTPUT_TAG + _varint(tensor.byte_size))
+        parts.append(tensor.raw())
     parts[0] = message.SerializeToString()
     return parts
 

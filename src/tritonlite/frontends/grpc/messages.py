@@ -9,13 +9,12 @@ from collections.abc import Iterable
 
 from tritonclient.grpc import service_pb2
 
-from tritonlite.core.errors import ErrorKind, InferenceServerError, invalid_arg
+from tritonlite.core.errors import invalid_arg
 from tritonlite.core.shared_memory import RegionStatus
 from tritonlite.core.stats import BATCH_STAT_FIELDS, INFER_STAT_FIELDS, ModelStats, StatDuration
 from tritonlite.core.types import ModelIndexEntry, ModelMetadata, ServerMetadata
 
 __all__ = [
-    "check_repository_name",
     "encode_model_metadata",
     "encode_model_statistics",
     "encode_repository_index",
@@ -79,13 +78,6 @@ def encode_repository_index(
             index(name=e.name, version=e.version, state=e.state, reason=e.reason) for e in entries
         ]
     )
-
-
-def check_repository_name(repository_name: str) -> None:
-    if repository_name:
-        raise InferenceServerError(
-            ErrorKind.UNSUPPORTED, "'repository_name' specification is not supported"
-        )
 
 
 def load_parameters(request: service_pb2.RepositoryModelLoadRequest) -> dict[str, object]:

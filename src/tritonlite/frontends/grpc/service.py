@@ -33,6 +33,7 @@ from tritonlite.core.settings import ServerSettings
 from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.types import InferenceRequest
 from tritonlite.frontends.common.parameters import forward_headers
+from tritonlite.frontends.common.repository import check_repository_name
 from tritonlite.frontends.grpc import messages
 from tritonlite.frontends.grpc.codec import (
     WireInferRequest,
@@ -279,7 +280,7 @@ class InferenceServicer:
     async def RepositoryIndex(
         self, request: service_pb2.RepositoryIndexRequest, context: Any
     ) -> service_pb2.RepositoryIndexResponse:
-        messages.check_repository_name(request.repository_name)
+        check_repository_name(request.repository_name)
         entries = self._server.repository_index(ready_only=request.ready)
         return messages.encode_repository_index(entries)
 
@@ -287,7 +288,7 @@ class InferenceServicer:
     async def RepositoryModelLoad(
         self, request: service_pb2.RepositoryModelLoadRequest, context: Any
     ) -> service_pb2.RepositoryModelLoadResponse:
-        messages.check_repository_name(request.repository_name)
+        check_repository_name(request.repository_name)
         parameters = messages.load_parameters(request)
         await self._server.load_model(request.model_name, parameters or None)
         return service_pb2.RepositoryModelLoadResponse()
@@ -296,7 +297,7 @@ class InferenceServicer:
     async def RepositoryModelUnload(
         self, request: service_pb2.RepositoryModelUnloadRequest, context: Any
     ) -> service_pb2.RepositoryModelUnloadResponse:
-        messages.check_repository_name(request.repository_name)
+        check_repository_name(request.repository_name)
         dependents = messages.unload_dependents(request)
         await self._server.unload_model(request.model_name, unload_dependents=dependents)
         return service_pb2.RepositoryModelUnloadResponse()

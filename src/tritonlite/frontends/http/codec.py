@@ -356,11 +356,10 @@ def encode_infer_response(
         if in_shared_memory(tensor):  # written to its region: no data, as Triton
             outputs.append(meta)
         elif decoded.is_binary(tensor.name):
-            raw = tensor.raw()
-            size = raw.nbytes if isinstance(raw, memoryview) else len(raw)
+            size = tensor.byte_size
             outputs.append(meta[:-1] + b',"parameters":{"binary_data_size":%d}}' % size)
             if size:
-                blobs.append(raw)
+                blobs.append(tensor.raw())
         else:
             outputs.append(meta[:-1] + b',"data":' + wire_to_json(tensor) + b"}")
     header = orjson.dumps(head)[:-1] + b',"outputs":[' + b",".join(outputs) + b"]}"

@@ -28,6 +28,7 @@ from tritonlite.core.interfaces import ServerApi
 from tritonlite.core.settings import ServerSettings
 from tritonlite.core.types import InferenceResponse
 from tritonlite.frontends.common.parameters import forward_headers
+from tritonlite.frontends.common.repository import check_repository_name
 from tritonlite.frontends.common.tensors import InvalidDatatype, refine_invalid_datatype
 from tritonlite.frontends.http import compression, messages
 from tritonlite.frontends.http.codec import (
@@ -354,9 +355,7 @@ class Handlers:
         if req.method != "POST":
             return METHOD_NOT_ALLOWED_REPLY
         try:
-            if repository:
-                raise InferenceServerError(
-                    ErrorKind.UNSUPPORTED, "'repository_name' specification is not supported")
+            check_repository_name(repository)
             if action == "load":
                 parameters = messages.decode_load_request(req.body)
                 await self.server.load_model(model, parameters or None)

@@ -20,7 +20,13 @@ from collections.abc import Sequence
 import numpy as np
 from tritonclient.grpc import model_config_pb2
 
-from tritonlite.core.errors import ErrorKind, InferenceServerError, invalid_arg, request_prefix
+from tritonlite.core.errors import (
+    DecoupledNotSupported,
+    ErrorKind,
+    InferenceServerError,
+    invalid_arg,
+    request_prefix,
+)
 from tritonlite.core.tensor import DataType, Tensor
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "bools_to_wire",
     "floats_to_wire",
     "integers_to_wire",
+    "refine_decode_error",
     "refine_invalid_datatype",
     "strings_to_wire",
 ]
@@ -49,6 +56,26 @@ class InvalidDatatype(InferenceServerError):
         message = f"invalid datatype '{INVALID_DATATYPE}' for input '{input_name}'"
         super().__init__(ErrorKind.INVALID_ARG, message)
         self.input_name = input_name
+
+
+def refine_decode_error(
+    error: InferenceServerError,
+    config: model_config_pb2.ModelConfig,
+    *,
+    model_name: str,
+    request_id: str,
+    one_response: bool,
+) -> InferenceServerError:
+    """The error Triton reports for a request that failed to decode, once the model is
+    known to exist: Triton checks the model, and for a one-response endpoint its
+    transaction policy, before it looks at parameters or tensors."""
+    if one_response and config.model_transaction_policy.decoupled:
+        return DecoupledNotSupported()
+    if not isinstance(error, InvalidDatatype):
+        return error
+    return refine_invalid_datatype(
+        error, request_id=request_id, model_name=model_name, config=config
+    )
 
 
 def refine_invalid_datatype(

@@ -26,11 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from tritonclient.grpc import model_config_pb2, service_pb2
+from tritonclient.grpc import service_pb2
 
 from tritonlite.core.errors import (
-    DecoupledNotSupported,
-    InferenceServerError,
     invalid_arg,
 )
 from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
@@ -56,7 +54,6 @@ from tritonlite.frontends.common.tensors import (
     bools_to_wire,
     floats_to_wire,
     integers_to_wire,
-    refine_invalid_datatype,
     strings_to_wire,
 )
 
@@ -71,7 +68,6 @@ __all__ = [
     "encode_stream_response",
     "is_flag_only",
     "parse_infer_request",
-    "refine_decode_error",
     "wants_empty_final_response",
 ]
 
@@ -439,25 +435,6 @@ def _shared_memory_region(
         str(region.string_param),
         offset.int64_param if offset is not None else 0,
         params["shared_memory_byte_size"].int64_param,
-    )
-
-
-def refine_decode_error(
-    error: InferenceServerError,
-    message: service_pb2.ModelInferRequest,
-    config: model_config_pb2.ModelConfig,
-    *,
-    unary: bool,
-) -> InferenceServerError:
-    """The error Triton reports for a request that failed to decode, once the model is
-    known to exist (Triton checks the model, and for ModelInfer its transaction policy,
-    before it looks at parameters or tensors)."""
-    if unary and config.model_transaction_policy.decoupled:
-        return DecoupledNotSupported()
-    if not isinstance(error, InvalidDatatype):
-        return error
-    return refine_invalid_datatype(
-        error, request_id=message.id, model_name=message.model_name, config=config
     )
 
 

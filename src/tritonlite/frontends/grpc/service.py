@@ -34,6 +34,7 @@ from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.types import InferenceRequest
 from tritonlite.frontends.common.parameters import forward_headers
 from tritonlite.frontends.common.repository import check_repository_name
+from tritonlite.frontends.common.tensors import refine_decode_error
 from tritonlite.frontends.grpc import messages
 from tritonlite.frontends.grpc.codec import (
     WireInferRequest,
@@ -44,7 +45,6 @@ from tritonlite.frontends.grpc.codec import (
     encode_stream_response,
     is_flag_only,
     parse_infer_request,
-    refine_decode_error,
     wants_empty_final_response,
 )
 from tritonlite.frontends.grpc.errors import status_code
@@ -256,7 +256,8 @@ class InferenceServicer:
             # (or, for ModelInfer, a decoupled one) is reported first.
             message = wire.message
             config = self._server.model_config(message.model_name, message.model_version)
-            refined = refine_decode_error(exc, message, config, unary=unary)
+            refined = refine_decode_error(exc, config, model_name=message.model_name,
+                                          request_id=message.id, one_response=unary)
             if refined is exc:
                 raise
             raise refined from exc

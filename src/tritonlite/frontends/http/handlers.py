@@ -20,7 +20,6 @@ from tritonclient.grpc import model_config_pb2
 
 from tritonlite.core.errors import (
     DecoupledNotSupported,
-    ErrorKind,
     InferenceServerError,
     invalid_arg,
 )
@@ -29,7 +28,7 @@ from tritonlite.core.settings import ServerSettings
 from tritonlite.core.types import InferenceResponse
 from tritonlite.frontends.common.parameters import forward_headers
 from tritonlite.frontends.common.repository import check_repository_name
-from tritonlite.frontends.common.tensors import InvalidDatatype, refine_invalid_datatype
+from tritonlite.frontends.common.tensors import refine_decode_error
 from tritonlite.frontends.http import compression, messages
 from tritonlite.frontends.http.codec import (
     RAW_INPUT,
@@ -96,6 +95,8 @@ def json_reply(body: bytes, status: int = 200) -> Reply:
 
 
 def error_reply(error: InferenceServerError) -> Reply:
+    if isinstance(error, DecoupledNotSupported):  # the core words it for gRPC
+        return Reply(501, [error_body(DECOUPLED_TEXT)])
     return Reply(http_status(error), [error_body(error.message)])
 
 
@@ -188,21 +189,16 @@ class Handlers:
 
     # ------------------------------------------------------------------------ inference
 
-    def _refine(self, error: InferenceServerError, model: str, version: str,
-                request_id: str = "") -> InferenceServerError:
+    def _refine(self, error: InferenceServerError, model: str,
+                version: str) -> InferenceServerError:
         """The error Triton reports for a request that failed to decode: it looks the
         model and its transaction policy up before it reads the body."""
         try:
             config = self.server.model_config(model, version)
         except InferenceServerError as exc:
             return exc
-        if config.model_transaction_policy.decoupled:
-            return InferenceServerError(ErrorKind.UNSUPPORTED, DECOUPLED_TEXT)
-        if isinstance(error, InvalidDatatype):
-            return refine_invalid_datatype(
-                error, request_id=request_id, model_name=model, config=config
-            )
-        return error
+        return refine_decode_error(error, config, model_name=model, request_id="",
+                                   one_response=True)
 
     async def _decode_infer(self, req: HttpRequest, model: str, version: str) -> DecodedInfer:
         body: bytes = req.body
@@ -246,8 +242,6 @@ class Handlers:
             return METHOD_NOT_ALLOWED_REPLY
         try:
             decoded = await self._decode_infer(req, model, version)
-        except DecoupledNotSupported:
-            return message_reply(501, DECOUPLED_TEXT)
         except InferenceServerError as exc:
             reply = error_reply(self._refine(exc, model, version))
             if exc.message == compression.UNSUPPORTED_TEXT:
@@ -257,8 +251,6 @@ class Handlers:
         try:
             response = await self.server.infer(request)
             encoded = encode_infer_response(response, request, decoded)
-        except DecoupledNotSupported:
-            return message_reply(501, DECOUPLED_TEXT)
         except InferenceServerError as exc:
             if decoded.raw and request.inputs:
                 exc.message = exc.message.replace(

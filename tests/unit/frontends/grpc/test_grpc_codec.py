@@ -10,6 +10,7 @@ from tritonclient.grpc import model_config_pb2, service_pb2
 from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
 from tritonlite.core.tensor import DataType, Tensor, serialize_bytes
 from tritonlite.core.types import InferenceRequest, InferenceResponse
+from tritonlite.frontends.common.tensors import refine_decode_error
 from tritonlite.frontends.grpc.codec import (
     FINAL_RESPONSE_PARAM,
     InvalidDatatype,
@@ -20,7 +21,6 @@ from tritonlite.frontends.grpc.codec import (
     encode_stream_response,
     is_flag_only,
     parse_infer_request,
-    refine_decode_error,
     wants_empty_final_response,
 )
 
@@ -220,23 +220,30 @@ def model_config(*, decoupled: bool = False) -> model_config_pb2.ModelConfig:
     return config
 
 
+def refine(error: InferenceServerError, msg: service_pb2.ModelInferRequest,
+           config: model_config_pb2.ModelConfig, *, unary: bool) -> InferenceServerError:
+    """The gRPC frontend's call of the shared refinement."""
+    return refine_decode_error(error, config, model_name=msg.model_name, request_id=msg.id,
+                               one_response=unary)
+
+
 def test_refine_invalid_datatype_names_the_expected_type() -> None:
     msg = raw_request(("S", "STRING", np.array([b"x"], np.object_)))
     error = decode_error(msg)
-    refined = refine_decode_error(error, msg, model_config(), unary=True)
+    refined = refine(error, msg, model_config(), unary=True)
     assert refined.kind is ErrorKind.INVALID_ARG
     assert refined.message == (
         "[request id: <id_unknown>] inference input 'S' data-type is '<invalid>', "
         "but model 'm' expects 'BYTES'"
     )
     msg.id = "r1"
-    refined = refine_decode_error(error, msg, model_config(), unary=False)
+    refined = refine(error, msg, model_config(), unary=False)
     assert refined.message.startswith("[request id: r1] inference input 'S'")
 
 
 def test_refine_invalid_datatype_of_an_unknown_input() -> None:
     msg = raw_request(("X", "FLOAT", np.zeros(1, np.float32)))
-    refined = refine_decode_error(decode_error(msg), msg, model_config(), unary=True)
+    refined = refine(decode_error(msg), msg, model_config(), unary=True)
     assert refined.message == "unexpected inference input 'X' for model 'm'"
 
 
@@ -244,11 +251,11 @@ def test_refine_reports_decoupled_first_for_model_infer_only() -> None:
     msg = with_params(sequence_id=P(uint64_param=1))
     error = decode_error(msg)
     assert isinstance(
-        refine_decode_error(error, msg, model_config(decoupled=True), unary=True),
+        refine(error, msg, model_config(decoupled=True), unary=True),
         DecoupledNotSupported,
     )
-    assert refine_decode_error(error, msg, model_config(decoupled=True), unary=False) is error
-    assert refine_decode_error(error, msg, model_config(), unary=True) is error
+    assert refine(error, msg, model_config(decoupled=True), unary=False) is error
+    assert refine(error, msg, model_config(), unary=True) is error
 
 
 # ------------------------------------------------------------------------- parameters

@@ -59,6 +59,7 @@ class FakeServer:
         self.explicit_mode = False
         self.release_slow = threading.Event()
         self.stream_closed = 0  # infer_stream generators that ran their cleanup
+        self.stream_cancelled: list[str] = []  # models whose generator was closed early
 
     # -- health / metadata
     def is_live(self) -> bool:
@@ -200,6 +201,9 @@ class FakeServer:
                 yield self._echo(request)
             else:
                 yield self._echo(request)
+        except (GeneratorExit, asyncio.CancelledError):
+            self.stream_cancelled.append(model)
+            raise
         finally:
             self.stream_closed += 1
 

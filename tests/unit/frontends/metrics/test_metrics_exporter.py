@@ -62,7 +62,7 @@ async def test_refresh_updates_gauges_and_attaches_observers() -> None:
 async def test_without_cpu_metrics() -> None:
     frontend = MetricsFrontend(FakeServer(), port=0, cpu_metrics=False)
     assert frontend.system is None
-    with pytest.raises(RuntimeError):
-        await frontend.start()
+    await frontend.start()
+    with pytest.raises(RuntimeError, match="already started"):
         await frontend.start()
     await frontend.stop()

@@ -94,6 +94,7 @@ class ModelInstance(Protocol):
         ...
 
     def cancel(self, job: ScheduledRequest) -> None:
-        """Tell the model a request it holds was cancelled (``request.is_cancelled()``)."""
+        """Tell the model a request it holds was cancelled (``request.is_cancelled()``);
+        a no-op for a request this instance does not hold."""
         ...
 

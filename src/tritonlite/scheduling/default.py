@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from tritonlite.core.errors import ErrorKind
 from tritonlite.core.interfaces import ModelInstance
-from tritonlite.core.types import InferenceResponse, ScheduledRequest
+from tritonlite.core.types import ScheduledRequest
 from tritonlite.scheduling.base import Clock, InstancePool, LoopClock, error_response, execute
 
 
@@ -29,7 +29,6 @@ class DefaultScheduler:
         self.depth = max(1, depth)
         self.queue: collections.deque[ScheduledRequest] = collections.deque()
         self.pool = InstancePool(instances, self._on_idle)
-        self._running: dict[int, ModelInstance] = {}
 
     def enqueue(self, job: ScheduledRequest) -> None:
         inst = self.pool.take()
@@ -52,24 +51,13 @@ class DefaultScheduler:
 
     def _dispatch(self, inst: ModelInstance, job: ScheduledRequest) -> None:
         job.queue_ns = self.clock.now_ns() - job.enqueue_ns
-        self._running[id(job)] = inst
-        sink = job.sink
-
-        def done(resp: InferenceResponse) -> None:
-            if resp.final:
-                self._running.pop(id(job), None)
-            sink(resp)
-
-        job.sink = done
-
-        def requeue(again: ScheduledRequest) -> None:  # the model asked to run it again
-            self._running.pop(id(again), None)
-            again.sink = sink
-            again.enqueue_ns = self.clock.now_ns()
-            self.queue.appendleft(again)
-
-        job.requeue = requeue
+        job.requeue = self._requeue
         execute(inst, [job])
+
+    def _requeue(self, job: ScheduledRequest) -> None:
+        """The model asked to run ``job`` again (RELEASE_RESCHEDULE): it goes first."""
+        job.enqueue_ns = self.clock.now_ns()
+        self.queue.appendleft(job)
 
     def _on_idle(self, inst: ModelInstance) -> None:
         queue = self.queue
@@ -84,13 +72,11 @@ class DefaultScheduler:
 
     def cancel(self, job: ScheduledRequest) -> None:
         job.cancelled = True
-        inst = self._running.get(id(job))
-        if inst is not None:
-            inst.cancel(job)
-            return
         try:
             self.queue.remove(job)
-        except ValueError:
+        except ValueError:  # an instance holds it (or it is done): the one holding it hears
+            for inst in self.pool.instances:
+                inst.cancel(job)
             return
         job.sink(error_response(job, ErrorKind.CANCELLED, "request cancelled"))
 

@@ -94,6 +94,12 @@ class InferenceResponse:
     # Triton's statistics count the request as a success.
     error_is_response: bool = False
 
+    @property
+    def is_flag_only(self) -> bool:
+        """A final response that carries nothing: a decoupled model's "complete" marker."""
+        return (self.final and self.error is None and not self.outputs
+                and not self.parameters)
+
 
 @dataclass(slots=True, frozen=True)
 class TensorMetadata:

@@ -66,7 +66,6 @@ __all__ = [
     "encode_infer_response",
     "encode_stream_error",
     "encode_stream_response",
-    "is_flag_only",
     "parse_infer_request",
     "wants_empty_final_response",
 ]
@@ -533,13 +532,3 @@ def encode_stream_error(request_id: str, message: str) -> bytes:
         error_message=message, infer_response=service_pb2.ModelInferResponse(id=request_id)
     ).SerializeToString()
     return data
-
-
-def is_flag_only(response: InferenceResponse) -> bool:
-    """A final response that carries nothing: the "complete" marker of a decoupled model."""
-    return (
-        response.final
-        and response.error is None
-        and not response.outputs
-        and not response.parameters
-    )

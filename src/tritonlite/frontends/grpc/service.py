@@ -43,7 +43,6 @@ from tritonlite.frontends.grpc.codec import (
     encode_infer_response,
     encode_stream_error,
     encode_stream_response,
-    is_flag_only,
     parse_infer_request,
     wants_empty_final_response,
 )
@@ -231,7 +230,7 @@ class InferenceServicer:
             try:
                 first = True
                 async for response in responses:
-                    if is_flag_only(response) and (not first or self._is_decoupled(request)):
+                    if response.is_flag_only and (not first or self._is_decoupled(request)):
                         if empty_final:
                             emit(encode_empty_final_response(request))
                     else:

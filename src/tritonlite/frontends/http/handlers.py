@@ -287,8 +287,7 @@ class Handlers:
 
         def is_marker(response: InferenceResponse) -> bool:
             """The flag-only "complete" response of a decoupled model: not a response."""
-            return (decoupled and response.final and response.error is None
-                    and not response.outputs and not response.parameters)
+            return decoupled and response.is_flag_only
 
         def encode(response: InferenceResponse) -> bytes:
             if response.error is not None:

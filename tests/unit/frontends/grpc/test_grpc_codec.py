@@ -19,7 +19,6 @@ from tritonlite.frontends.grpc.codec import (
     encode_infer_response,
     encode_stream_error,
     encode_stream_response,
-    is_flag_only,
     parse_infer_request,
     wants_empty_final_response,
 )
@@ -604,9 +603,9 @@ def test_stream_error_response_names_the_requested_model_and_version() -> None:
 
 
 def test_empty_final_response() -> None:
-    assert is_flag_only(InferenceResponse("m", "1"))
-    assert not is_flag_only(InferenceResponse("m", "1", final=False))
-    assert not is_flag_only(InferenceResponse("m", "1", parameters={"a": 1}))
+    assert InferenceResponse("m", "1").is_flag_only
+    assert not InferenceResponse("m", "1", final=False).is_flag_only
+    assert not InferenceResponse("m", "1", parameters={"a": 1}).is_flag_only
     message = stream_message(encode_empty_final_response(request_for(version="", id="z")))
     inner = message.infer_response
     assert (message.error_message, inner.model_name, inner.model_version, inner.id) == (

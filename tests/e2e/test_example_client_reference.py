@@ -1,37 +1,31 @@
 """The jpeg_stream example end to end on the reference Triton: model, CLI, sample video.
 
 Runs only with ``TRITONLITE_TARGET=reference``. Starts the reference server
-(``../shared/reference-triton/run`` beside the repository, or ``$REFERENCE_TRITON_RUN``) on
+(``$TRITON_REFERENCE_RUN``, default ``/work/shared/reference-triton/run``, through the
+conformance suite's launcher) on
 ``examples/jpeg_stream/models`` and drives ``tritonlite-stream`` against it as a user would.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import queue
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+from conformance_utils import REFERENCE_RUN, ServerProcess, launch
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "jpeg_stream"
 SAMPLE = EXAMPLE / "sample.mp4"
-REFERENCE_RUN = Path(
-    os.environ.get("REFERENCE_TRITON_RUN", REPO.parent / "shared" / "reference-triton" / "run")
-)
 
 pytestmark = [
     pytest.mark.skipif(
@@ -45,81 +39,16 @@ pytestmark = [
 # -- a reference server, as a subprocess --------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class RunningServer:
-    process: subprocess.Popen[bytes]
-    grpc_url: str
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def start_server(command: list[str], repository: Path, log_path: Path) -> RunningServer:
-    """Start a Triton-compatible server and wait until it is ready over gRPC."""
-    http, grpc, metrics = _free_port(), _free_port(), _free_port()
-    argv = [
-        *command,
-        "--model-repository",
-        str(repository),
-        "--http-port",
-        str(http),
-        "--grpc-port",
-        str(grpc),
-        "--metrics-port",
-        str(metrics),
-    ]
-    with log_path.open("wb") as log:
-        # A session of its own, so the server and its model stubs can be stopped together.
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = RunningServer(process, f"localhost:{grpc}", log_path)
-    client = grpcclient.InferenceServerClient(server.grpc_url)
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-            try:
-                if client.is_server_ready(client_timeout=2):
-                    return server
-            except Exception:
-                pass
-            time.sleep(0.25)
-        stop_server(server)
-        raise RuntimeError(f"server not ready after 120 s:\n{server.log()[-4000:]}")
-    finally:
-        client.close()
-
-
-def stop_server(server: RunningServer) -> None:
-    """SIGTERM, then SIGKILL the whole session if it does not stop in time."""
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.process.wait(timeout=30)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.process.pid, signal.SIGKILL)  # stray model stubs, if any
-    server.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    if not REFERENCE_RUN.is_file():
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    if not Path(REFERENCE_RUN).is_file():
         pytest.skip(f"no reference Triton at {REFERENCE_RUN}")
-    log_path = tmp_path_factory.mktemp("reference") / "server.log"
-    running = start_server([str(REFERENCE_RUN)], EXAMPLE / "models", log_path)
+    running = launch("reference", EXAMPLE / "models", tmp_path_factory.mktemp("reference"))
     try:
+        running.wait_until("ready")
         yield running
     finally:
-        stop_server(running)
+        running.stop()
 
 
 # -- the client CLI ------------------------------------------------------------------------
@@ -156,7 +85,7 @@ SUMMARY = re.compile(
     ("mode", "sequence_id"), [("stream", "4242"), ("unary", "cam-unary"), ("stream", "cam-str")]
 )
 def test_cli_streams_the_sample_video(
-    server: RunningServer, tmp_path: Path, mode: str, sequence_id: str
+    server: ServerProcess, tmp_path: Path, mode: str, sequence_id: str
 ) -> None:
     out = tmp_path / "out.mp4"
     script = EXAMPLE / "client.py" if sequence_id == "cam-str" else None
@@ -197,27 +126,27 @@ def test_cli_streams_the_sample_video(
     assert f"Stream {sequence_id} stopped" in log
 
 
-def test_cli_progress_bar_and_default_video(server: RunningServer) -> None:
+def test_cli_progress_bar_and_default_video(server: ServerProcess) -> None:
     result = run_cli("--url", server.grpc_url, "--max-frames", "30")
     assert result.returncode == 0, result.stderr
     assert "30/30" in result.stderr
     assert SUMMARY.search(result.stdout), result.stdout
 
 
-def test_cli_missing_model_exits_5(server: RunningServer) -> None:
+def test_cli_missing_model_exits_5(server: ServerProcess) -> None:
     result = run_cli("--url", server.grpc_url, "--model", "no_such_model", "--quiet")
     assert result.returncode == 5, result.stderr
     assert "Request for unknown model: 'no_such_model' is not found" in result.stderr
 
 
-def test_cli_unreadable_video_exits_3(server: RunningServer, tmp_path: Path) -> None:
+def test_cli_unreadable_video_exits_3(server: ServerProcess, tmp_path: Path) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00" * 1000)
     result = run_cli("--url", server.grpc_url, "--video", str(junk), "--quiet")
     assert result.returncode == 3, result.stderr
 
 
-def test_stream_answers_arrive_in_order_and_controls_are_empty(server: RunningServer) -> None:
+def test_stream_answers_arrive_in_order_and_controls_are_empty(server: ServerProcess) -> None:
     """What the client relies on, asked of the server directly with 8 requests in flight."""
     frames = [
         base64.b64encode(cv2.imencode(".jpg", frame)[1].tobytes())

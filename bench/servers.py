@@ -36,10 +36,16 @@ REFERENCE_RUN = Path(os.environ.get("TRITON_REFERENCE_RUN", "/work/shared/refere
 LABELS = {"tritonlite": "tritonlite", "reference": "Triton 2.51", "echo": "echo ceiling"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Distinct free TCP ports (bound together, so the same one cannot come twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @dataclass
@@ -183,7 +189,7 @@ def _pin(cmd: list[str], cores: set[int] | None) -> list[str]:
 
 def make_server(name: str, logs: Path, cores: set[int] | None,
                 models: Path = MODELS) -> Server:
-    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    grpc_port, http_port, metrics_port = free_ports(3)
     ports = ["--grpc-port", str(grpc_port), "--http-port", str(http_port),
              "--metrics-port", str(metrics_port)]
     env = None

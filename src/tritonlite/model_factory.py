@@ -55,28 +55,33 @@ def _sequence(config: model_config_pb2.ModelConfig,
         max_batch_size=config.max_batch_size,
         inputs=batch_inputs(config.input),
         idle_notify=notify,
+        depth=pipeline_depth(config),
     )
 
 
-#: Model parameter: how many requests a busy instance of a model under the default
-#: scheduler may hold (``"1"`` turns pipelining off); see scheduling/default.py.
+#: Model parameter: how many requests a busy instance may hold (``"1"`` turns pipelining
+#: off). The default scheduler pipelines; the dynamic and sequence (oldest) batchers do
+#: when every batch is one request. See scheduling/default.py and scheduling/dynamic.py.
 PIPELINE_DEPTH_PARAMETER = "tritonlite_pipeline_depth"
 DEFAULT_PIPELINE_DEPTH = 4
 
 
+def pipeline_depth(config: model_config_pb2.ModelConfig) -> int:
+    param = config.parameters.get(PIPELINE_DEPTH_PARAMETER)
+    if param is None:
+        return DEFAULT_PIPELINE_DEPTH
+    text = param.string_value.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise InferenceServerError(
+            ErrorKind.INVALID_ARG,
+            f"model '{config.name}': parameter {PIPELINE_DEPTH_PARAMETER} must be a "
+            f"positive integer, got '{param.string_value}'")
+    return int(text)
+
+
 def _default(config: model_config_pb2.ModelConfig,
              instances: Sequence[ModelInstance]) -> Scheduler:
-    depth = DEFAULT_PIPELINE_DEPTH
-    param = config.parameters.get(PIPELINE_DEPTH_PARAMETER)
-    if param is not None:
-        text = param.string_value.strip()
-        if not text.isdigit() or int(text) < 1:
-            raise InferenceServerError(
-                ErrorKind.INVALID_ARG,
-                f"model '{config.name}': parameter {PIPELINE_DEPTH_PARAMETER} must be a "
-                f"positive integer, got '{param.string_value}'")
-        depth = int(text)
-    return DefaultScheduler(instances, depth=depth)
+    return DefaultScheduler(instances, depth=pipeline_depth(config))
 
 
 SCHEDULERS: dict[str | None, Callable[[model_config_pb2.ModelConfig, Sequence[ModelInstance]],
@@ -84,7 +89,8 @@ SCHEDULERS: dict[str | None, Callable[[model_config_pb2.ModelConfig, Sequence[Mo
     "sequence_batching": _sequence,
     "dynamic_batching": lambda config, instances: DynamicBatcher.from_config(
         model_name=config.name, instances=instances, dynamic_batching=config.dynamic_batching,
-        max_batch_size=config.max_batch_size, inputs=batch_inputs(config.input)),
+        max_batch_size=config.max_batch_size, inputs=batch_inputs(config.input),
+        depth=pipeline_depth(config)),
     None: _default,
 }
 

@@ -73,6 +73,17 @@ class InstancePool:
         if inst not in self.idle:
             self.idle.append(inst)
 
+    def least_loaded(self, depth: int) -> ModelInstance | None:
+        """For pipelining, when no instance is idle: the busy one holding the fewest
+        batches, if it holds fewer than ``depth`` (an instance that is restarting holds
+        none and is not a candidate)."""
+        best, load = None, depth
+        for inst in self.instances:
+            n = inst.outstanding
+            if 0 < n < load:
+                best, load = inst, n
+        return best
+
 
 def error_response(job: ScheduledRequest, kind: ErrorKind, message: str) -> InferenceResponse:
     r = job.request

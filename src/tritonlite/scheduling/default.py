@@ -33,21 +33,11 @@ class DefaultScheduler:
     def enqueue(self, job: ScheduledRequest) -> None:
         inst = self.pool.take()
         if inst is None and self.depth > 1 and not self.queue:
-            inst = self._least_loaded()
+            inst = self.pool.least_loaded(self.depth)
         if inst is None:
             self.queue.append(job)
         else:
             self._dispatch(inst, job)
-
-    def _least_loaded(self) -> ModelInstance | None:
-        """With no instance idle: the one holding the fewest requests, if it can take one
-        more (an instance that is restarting holds none and is not a candidate)."""
-        best, load = None, self.depth
-        for inst in self.pool.instances:
-            n = inst.outstanding
-            if 0 < n < load:
-                best, load = inst, n
-        return best
 
     def _dispatch(self, inst: ModelInstance, job: ScheduledRequest) -> None:
         job.queue_ns = self.clock.now_ns() - job.enqueue_ns

@@ -17,6 +17,12 @@ the priority/policy queue in ``queue.py``):
   responses of a later batch are held until every earlier request's final response left.
 * Cancelling a queued request answers it CANCELLED at once; a running one is passed to
   its instance (``request.is_cancelled()``).
+
+Pipelining (``depth`` > 1, as in ``default.py``) applies only when every batch is a single
+request (``max_batch_size`` 1, or 0 under the oldest sequence strategy): then handing a
+busy instance the next batch cannot make any batch smaller, it only saves the instance a
+round trip to the scheduler. With real batching, requests that arrive while every instance
+is busy wait in the queue and go together.
 """
 
 from __future__ import annotations
@@ -104,10 +110,12 @@ class DynamicBatcher:
         queue: PriorityQueue | None = None,
         inputs: Sequence[BatchInput] = (),
         clock: Clock | None = None,
+        depth: int = 1,
     ) -> None:
         self.model_name = model_name
         self.clock = clock or LoopClock()
         self.max_batch_size = max(1, max_batch_size)
+        self.depth = max(1, depth) if self.max_batch_size == 1 else 1
         self.preferred = tuple(int(s) for s in preferred_batch_size)
         self.delay_ns = int(max_queue_delay_microseconds) * 1000
         self.queue = queue if queue is not None else PriorityQueue()
@@ -125,7 +133,7 @@ class DynamicBatcher:
     def from_config(cls, *, model_name: str, instances: Sequence[ModelInstance],
                     dynamic_batching: Any, max_batch_size: int,
                     inputs: Sequence[BatchInput] = (),
-                    clock: Clock | None = None) -> DynamicBatcher:
+                    clock: Clock | None = None, depth: int = 1) -> DynamicBatcher:
         """From a ``ModelDynamicBatching`` message."""
         db = dynamic_batching
         return cls(
@@ -138,6 +146,7 @@ class DynamicBatcher:
             queue=PriorityQueue.from_config(db),
             inputs=inputs,
             clock=clock,
+            depth=depth,
         )
 
     # ---- Scheduler ----------------------------------------------------------------------
@@ -170,8 +179,16 @@ class DynamicBatcher:
 
     # ---- batching -----------------------------------------------------------------------
     def _on_idle(self, inst: ModelInstance) -> None:
-        self.pool.give_back(inst)
+        if inst.outstanding == 0:
+            self.pool.give_back(inst)
         self._schedule()
+
+    def _free(self) -> ModelInstance | None:
+        """An idle instance, else (pipelining) the least loaded busy one with room."""
+        inst = self.pool.take()
+        if inst is None and self.depth > 1:
+            inst = self.pool.least_loaded(self.depth)
+        return inst
 
     def _schedule(self, at_ns: int | None = None) -> None:
         """Form batches for idle instances; re-entrant calls (a sink that enqueues) are
@@ -194,7 +211,8 @@ class DynamicBatcher:
         for job in self.queue.expire(now):
             job.sink(error_response(job, ErrorKind.UNAVAILABLE, TIMEOUT_EXPIRED))
         wake: int | None = None
-        while self.pool.idle and len(self.queue):
+        while len(self.queue) and (
+                self.pool.idle or (self.depth > 1 and self.pool.least_loaded(self.depth))):
             entries = itertools.islice(self.queue.entries(), self.max_batch_size + 1)
             decision = form_batch(
                 (Candidate(e.job.batch_size, e.arrival_ns, e.shape_key) for e in entries),
@@ -203,7 +221,7 @@ class DynamicBatcher:
             if decision.count == 0:
                 wake = decision.wait_until_ns
                 break
-            inst = self.pool.take()
+            inst = self._free()
             assert inst is not None
             self._dispatch(inst, [e.job for e in self.queue.pop(decision.count)], now)
         deadline = self.queue.next_deadline()

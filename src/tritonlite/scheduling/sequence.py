@@ -147,6 +147,7 @@ class SequenceScheduler:
         inputs: Sequence[BatchInput] = (),
         clock: Clock | None = None,
         idle_notify: bool = False,
+        depth: int = 1,
     ) -> None:
         sb = sequence_batching
         self.model_name = model_name
@@ -158,6 +159,7 @@ class SequenceScheduler:
         idle_us = int(sb.max_sequence_idle_microseconds) or DEFAULT_IDLE_US
         self.idle_s = idle_us / 1e6
         self.idle_notify = idle_notify
+        self.depth = max(1, depth)  # pipelining; the oldest strategy's batchers use it
         self.instances = list(instances)
         kind = "oldest" if sb.HasField("oldest") else "direct"
         slots = max(1, max_batch_size)
@@ -447,7 +449,7 @@ class _Oldest:
                 preferred_batch_size=tuple(o.preferred_batch_size),
                 max_queue_delay_microseconds=int(o.max_queue_delay_microseconds),
                 preserve_ordering=bool(o.preserve_ordering), inputs=inputs,
-                clock=sched.clock)
+                clock=sched.clock, depth=sched.depth)
             for inst in sched.instances}
 
     def kick(self, seq: _Sequence) -> None:

@@ -164,3 +164,20 @@ def test_an_instance_that_cannot_take_a_request_fails_it_at_once() -> None:
     assert got[0].error is not None and got[0].error.kind is ErrorKind.INTERNAL
     assert "model instance 'm_0_0' is not available: worker channel is closed" in (
         got[0].error.message)
+
+
+def test_batchers_get_the_pipeline_depth_too() -> None:
+    seq = _config("2")
+    seq.sequence_batching.oldest.max_candidate_sequences = 4
+    inst = [PipelinedFakeInstance("m_0_0")]
+    sched = SCHEDULERS["sequence_batching"](seq, inst)
+    assert sched.depth == 2
+    assert sched.strategy.batchers[id(inst[0])].depth == 2  # mbs 0: single-request batches
+    dyn = _config(None)
+    dyn.max_batch_size = 1
+    dyn.dynamic_batching.SetInParent()
+    assert SCHEDULERS["dynamic_batching"](dyn, inst).depth == DEFAULT_PIPELINE_DEPTH
+    dyn.max_batch_size = 8
+    assert SCHEDULERS["dynamic_batching"](dyn, inst).depth == 1  # real batches wait instead
+    with pytest.raises(InferenceServerError, match="tritonlite_pipeline_depth"):
+        SCHEDULERS["dynamic_batching"](_config("0"), inst)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import FakeClock, FakeInstance, ids, job
+from fakes import FakeClock, FakeInstance, PipelinedFakeInstance, ids, job
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
@@ -312,3 +312,47 @@ def test_closed_batcher_refuses_new_requests() -> None:
     assert ei.value.kind is ErrorKind.UNAVAILABLE
     assert ei.value.message == ("[request id: late] Server is stopping, scheduler for model "
                                 "has stopped accepting new inference requests")
+
+
+# ---- pipelining ------------------------------------------------------------------------------
+def _pipelined(mbs: int, depth: int, n_instances: int = 1):
+    db = model_config_pb2.ModelDynamicBatching()
+    insts = [PipelinedFakeInstance(f"m_0_{i}") for i in range(n_instances)]
+    b = DynamicBatcher.from_config(model_name="m", instances=insts, dynamic_batching=db,
+                                   max_batch_size=mbs, clock=FakeClock(), depth=depth)
+    return b, insts
+
+
+def test_single_request_batches_are_pipelined_up_to_depth() -> None:
+    b, (inst,) = _pipelined(mbs=1, depth=3)
+    for r in "abcde":
+        b.enqueue(rq(r))
+    assert [ids(batch) for batch in inst.held] == [["a"], ["b"], ["c"]]
+    assert len(b.queue) == 2
+    inst.finish()
+    assert [ids(batch) for batch in inst.held] == [["b"], ["c"], ["d"]]
+    inst.finish()
+    inst.finish()
+    inst.finish()
+    assert [ids(batch) for batch in inst.held] == [["e"]]
+    inst.finish()
+    assert b.pool.idle == [inst]  # given back only once it holds nothing
+
+
+def test_pipelining_prefers_an_idle_instance() -> None:
+    b, (x, y) = _pipelined(mbs=1, depth=4, n_instances=2)
+    for r in "abc":
+        b.enqueue(rq(r))
+    assert [ids(batch) for batch in x.held] == [["a"], ["c"]]
+    assert [ids(batch) for batch in y.held] == [["b"]]
+
+
+def test_real_batching_is_never_pipelined() -> None:
+    b, (inst,) = _pipelined(mbs=4, depth=4)
+    assert b.depth == 1
+    b.enqueue(rq("a"))
+    for r in "bcd":
+        b.enqueue(rq(r))
+    assert [ids(batch) for batch in inst.held] == [["a"]]  # b, c, d wait to go together
+    inst.finish()
+    assert [ids(batch) for batch in inst.held] == [["b", "c", "d"]]

@@ -4,7 +4,7 @@ batching, backlog timeouts, implicit state (fake instances, fake clock)."""
 from __future__ import annotations
 
 import pytest
-from fakes import FakeClock, FakeInstance, control_values, ids, job
+from fakes import FakeClock, FakeInstance, PipelinedFakeInstance, control_values, ids, job
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
@@ -274,3 +274,21 @@ def test_many_more_sequences_than_slots_wait_first_come_first_served() -> None:
                 if inst.running:
                     started += [i for i in ids(inst.finish()) if i.endswith("start")]
     assert started[4:] == ["5-start", "6-start", "7-start", "8-start"]
+
+
+def test_oldest_without_batching_pipelines_other_sequences_never_one_twice() -> None:
+    sb = text_format.Parse(CONTROLS + "oldest { max_candidate_sequences: 4 }",
+                           model_config_pb2.ModelSequenceBatching())
+    inst = PipelinedFakeInstance("m_0_0")
+    s = SequenceScheduler(model_name="m", instances=[inst], sequence_batching=sb,
+                          max_batch_size=0, clock=FakeClock(), depth=4)
+    for cid in (1, 2):
+        s.enqueue(job(cid, rid=f"{cid}-0", start=True))
+        s.enqueue(job(cid, rid=f"{cid}-1"))
+    s.enqueue(job(3, rid="3-0", start=True))
+    # one request per sequence held at a time; up to 4 held in all
+    assert [ids(batch) for batch in inst.held] == [["1-0"], ["2-0"], ["3-0"]]
+    inst.finish()
+    assert [ids(batch) for batch in inst.held] == [["2-0"], ["3-0"], ["1-1"]]
+    inst.finish()
+    assert [ids(batch) for batch in inst.held] == [["3-0"], ["1-1"], ["2-1"]]

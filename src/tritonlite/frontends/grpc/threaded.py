@@ -15,6 +15,7 @@ the loop; its responses come back through a thread-safe queue.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import concurrent.futures
 import logging
@@ -100,35 +101,37 @@ class ThreadedGrpcServer:
         except InferenceServerError as exc:
             context.abort(status_code(exc), exc.message)
         self._servicer.add_forwarded_headers(request, context)
-        # One hop to the loop and one back: a callback submit, a threading.Event wait.
-        done = threading.Event()
+        # One hop to the loop and one back: a callback submit, then a wait on a bare lock
+        # that the final response releases (the cheapest cross-thread signal there is).
+        done = _thread.allocate_lock()
+        done.acquire()
         box: list[InferenceResponse | InferenceServerError] = []
         cancel: list[Callable[[], None]] = []
 
         def sink(response: InferenceResponse) -> None:
             if response.final and not box:
                 box.append(response)
-                done.set()
+                done.release()
 
         def start() -> None:
             try:
                 cancel.append(self._server.submit(request, sink))
             except InferenceServerError as exc:
                 box.append(exc)
-                done.set()
+                done.release()
             except Exception as exc:  # never leave the gRPC thread waiting
                 logger.exception("unexpected error in ModelInfer")
                 box.append(InferenceServerError(ErrorKind.INTERNAL,
                                                 f"{type(exc).__name__}: {exc}"))
-                done.set()
+                done.release()
 
         def on_rpc_end() -> None:  # also runs after success: cancelling then is a no-op
-            if not done.is_set():
+            if not box:
                 self._loop.call_soon_threadsafe(lambda: cancel and cancel[0]())
 
         self._loop.call_soon_threadsafe(start)
         context.add_callback(on_rpc_end)
-        done.wait()
+        done.acquire()
         result = box[0]
         if isinstance(result, InferenceServerError):
             context.abort(status_code(result), result.message)

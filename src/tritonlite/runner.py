@@ -21,6 +21,7 @@ from typing import Protocol
 from tritonlite.core.registry import Registry
 from tritonlite.core.server import InferenceServer
 from tritonlite.core.settings import LogSettings, ServerSettings
+from tritonlite.cpu_policy import no_wakeup_preemption
 from tritonlite.model_control import ModelControl
 from tritonlite.model_factory import ModelFactory
 from tritonlite.options import ServerOptions
@@ -137,6 +138,8 @@ class Runner:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.stop_event.set)
+        if self.opts.sched_batch:  # before the workers start: they inherit it
+            no_wakeup_preemption()
         ok = await self.load_repository()
         if not ok and self.opts.exit_on_error:
             print("error: creating server: Internal - failed to load all models",

@@ -156,19 +156,6 @@ async def test_errors_from_the_model(tmp_path: Path) -> None:
         await inst.stop()
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policy")
-async def test_worker_threads_do_not_preempt_the_server_on_wakeup(tmp_path: Path) -> None:
-    inst = PythonInstance(spec(make_model(tmp_path, "batchy", 1)), ModelStats("batchy", "1"))
-    await inst.start()
-    try:
-        await call(DefaultScheduler([inst]), np.zeros(1, np.float32))
-        threads = [int(t) for t in os.listdir(f"/proc/{inst.pid}/task")]
-        assert len(threads) >= 2  # the main thread and the side-channel reader at least
-        assert {os.sched_getscheduler(t) for t in threads} == {os.SCHED_BATCH}
-    finally:
-        await inst.stop()
-
-
 async def test_crash_fails_request_and_restarts(tmp_path: Path) -> None:
     inst = PythonInstance(spec(make_model(tmp_path, "crashy", 1)), ModelStats("crashy", "1"))
     await inst.start()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import gc
 import importlib.util
 import inspect
@@ -476,35 +475,10 @@ def _log_line(level: str, message: str) -> str:
             f"{lt.tm_sec:02d}.{us:06d} {os.getpid()} stub.py] {message}\n")
 
 
-def _no_wakeup_preemption() -> None:
-    """Run the worker (and the threads it starts later) under ``SCHED_BATCH``.
-
-    Why: when the server writes a request to a worker that shares its core, the kernel
-    would otherwise switch to the woken worker at once, in the middle of the server's
-    event-loop pass, so each request costs two context switches. A batch-policy thread
-    does not preempt on wake-up: the server finishes its pass (and hands over every
-    request it has), then the worker runs them all. Same priority, same CPU share;
-    measured on one core: 8-11% more small requests per second at c1 and c8 (HTTP and
-    gRPC). Where the policy does not exist (not Linux), nothing changes.
-    """
-    policy = getattr(os, "SCHED_BATCH", None)
-    if policy is None:
-        return
-    try:  # threads started at import (numpy's BLAS pool) too, not only this one
-        threads = [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:
-        threads = [0]
-    for tid in threads:
-        # OSError: e.g. a seccomp profile that forbids it: run as before
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(tid, policy, os.sched_param(0))
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # The server handles Ctrl-C and tells us to shut down; don't die mid-execute on SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _no_wakeup_preemption()
     sock = socket.socket(fileno=int(args[0]))
     side = socket.socket(fileno=int(args[1]))
     stub = Stub(sock, side)

@@ -60,8 +60,10 @@ def _sequence(config: model_config_pb2.ModelConfig,
 
 
 #: Model parameter: how many requests a busy instance may hold (``"1"`` turns pipelining
-#: off). The default scheduler pipelines; the dynamic and sequence (oldest) batchers do
-#: when every batch is one request. See scheduling/default.py and scheduling/dynamic.py.
+#: off). The default scheduler pipelines, and so does the oldest sequence strategy when
+#: every batch is one request. A dynamic_batching model never does: its queue policies
+#: (max_queue_size, priorities, timeouts) act on requests that wait in its queue.
+#: See scheduling/default.py and scheduling/dynamic.py.
 PIPELINE_DEPTH_PARAMETER = "tritonlite_pipeline_depth"
 DEFAULT_PIPELINE_DEPTH = 4
 
@@ -89,8 +91,7 @@ SCHEDULERS: dict[str | None, Callable[[model_config_pb2.ModelConfig, Sequence[Mo
     "sequence_batching": _sequence,
     "dynamic_batching": lambda config, instances: DynamicBatcher.from_config(
         model_name=config.name, instances=instances, dynamic_batching=config.dynamic_batching,
-        max_batch_size=config.max_batch_size, inputs=batch_inputs(config.input),
-        depth=pipeline_depth(config)),
+        max_batch_size=config.max_batch_size, inputs=batch_inputs(config.input)),
     None: _default,
 }
 

@@ -19,10 +19,12 @@ the priority/policy queue in ``queue.py``):
   its instance (``request.is_cancelled()``).
 
 Pipelining (``depth`` > 1, as in ``default.py``) applies only when every batch is a single
-request (``max_batch_size`` 1, or 0 under the oldest sequence strategy): then handing a
-busy instance the next batch cannot make any batch smaller, it only saves the instance a
-round trip to the scheduler. With real batching, requests that arrive while every instance
-is busy wait in the queue and go together.
+request (``max_batch_size`` 1): then handing a busy instance the next batch cannot make any
+batch smaller, it only saves the instance a round trip to the scheduler. With real
+batching, requests that arrive while every instance is busy wait in the queue and go
+together. Only the oldest sequence strategy asks for it (``max_batch_size`` 0, one request
+per sequence at a time); a ``dynamic_batching`` model does not, because its queue policies
+(``max_queue_size``, priority levels, timeouts) act on requests waiting in the queue.
 """
 
 from __future__ import annotations

@@ -166,18 +166,17 @@ def test_an_instance_that_cannot_take_a_request_fails_it_at_once() -> None:
         got[0].error.message)
 
 
-def test_batchers_get_the_pipeline_depth_too() -> None:
+def test_the_oldest_sequence_strategy_gets_the_pipeline_depth_a_dynamic_batcher_not() -> None:
     seq = _config("2")
     seq.sequence_batching.oldest.max_candidate_sequences = 4
     inst = [PipelinedFakeInstance("m_0_0")]
     sched = SCHEDULERS["sequence_batching"](seq, inst)
     assert sched.depth == 2
     assert sched.strategy.batchers[id(inst[0])].depth == 2  # mbs 0: single-request batches
-    dyn = _config(None)
-    dyn.max_batch_size = 1
-    dyn.dynamic_batching.SetInParent()
-    assert SCHEDULERS["dynamic_batching"](dyn, inst).depth == DEFAULT_PIPELINE_DEPTH
-    dyn.max_batch_size = 8
-    assert SCHEDULERS["dynamic_batching"](dyn, inst).depth == 1  # real batches wait instead
     with pytest.raises(InferenceServerError, match="tritonlite_pipeline_depth"):
-        SCHEDULERS["dynamic_batching"](_config("0"), inst)
+        SCHEDULERS["sequence_batching"](_config("0"), inst)
+    # queue policies (max_queue_size, priorities) need requests to wait in the queue
+    dyn = _config("4")
+    dyn.max_batch_size = 1
+    dyn.dynamic_batching.default_queue_policy.max_queue_size = 2
+    assert SCHEDULERS["dynamic_batching"](dyn, inst).depth == 1

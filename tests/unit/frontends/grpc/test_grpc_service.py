@@ -577,3 +577,26 @@ def test_log_settings(client) -> None:
     with pytest.raises(InferenceServerException) as info:
         client.update_log_settings({"log_format": "xml"})
     assert info.value.message() == "invalid argument for log_format, got: xml"
+
+
+def test_many_open_streams_do_not_starve_unary_calls(grpc_frontend: RunningFrontend) -> None:
+    """The thread-pool server runs each open stream on a thread of its own; with 40 idle
+    streams open (more than a small pool has), a unary call is still answered at once."""
+    stop = threading.Event()
+
+    def idle_requests() -> Iterator[service_pb2.ModelInferRequest]:
+        stop.wait()
+        return
+        yield  # a generator that sends nothing until the test ends
+
+    with grpc.insecure_channel(grpc_frontend.url) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        streams = [stub.ModelStreamInfer(idle_requests()) for _ in range(40)]
+        try:
+            time.sleep(0.5)  # every stream has reached the server
+            live = stub.ServerLive(service_pb2.ServerLiveRequest(), timeout=5)
+            assert live.live
+        finally:
+            stop.set()
+            for s in streams:
+                assert list(s) == []

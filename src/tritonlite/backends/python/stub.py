@@ -71,7 +71,9 @@ class Stub:
         self.send_lock = threading.Lock()
         # Messages read from the main channel and not handled yet (main thread only).
         self.inbox: collections.deque[Any] = collections.deque()
-        self.cancelled: set[int] = set()  # keys of requests the server cancelled
+        # Keys of running or held requests the server cancelled (added by the side reader,
+        # removed once the request is finished, so a long run does not accumulate them).
+        self.cancelled: set[int] = set()
         self.model: Any = None
         self.init: ipc.InitMsg | None = None
         self.req_ring: RingReader | None = None
@@ -309,6 +311,10 @@ class Stub:
                 if req._release_flags & pb_utils.TRITONSERVER_REQUEST_RELEASE_RESCHEDULE
                 and r.key not in done)
             responses = self._collect(msg, result, error, decoupled, done | set(again))
+            if self.cancelled and (error is not None or not decoupled):
+                # these requests are finished: their cancel marks are of no more use
+                self.cancelled.difference_update(
+                    r.key for r in msg.requests if r.key not in again)
             t3 = time.perf_counter_ns()
             for ref in _in_ring(msg.requests):
                 self.req_ring.release(ref.pos)
@@ -323,9 +329,10 @@ class Stub:
             return msg
         assert self.req_ring is not None
         dropped = [r for r in msg.requests if r.key in keys]
+        kept = tuple(r for r in msg.requests if r.key not in keys)
+        keys.difference_update(r.key for r in dropped)  # answered below: finished
         for ref in _in_ring(dropped):
             self.req_ring.release(ref.pos)
-        kept = tuple(r for r in msg.requests if r.key not in keys)
         answers = tuple(ipc.ResponseMsg(r.key, error_code=_CANCELLED,
                                         error_message="request cancelled") for r in dropped)
         if kept:
@@ -345,6 +352,7 @@ class Stub:
             with self.out_lock:
                 if final:
                     final_flag[0] = True
+                    self.cancelled.discard(key)
                 self.send(self._response(key, response, wanted, final=final))
 
         return send

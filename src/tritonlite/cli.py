@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
             kw.update(action="append", default=None)
         else:
             kw.update(type=hint, default=f.default)
+        if f.metadata.get("choices"):
+            kw["choices"] = f.metadata["choices"]
         p.add_argument(flag, **kw)
     return p
 

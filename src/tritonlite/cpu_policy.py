@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-__all__ = ["batch_policy_available", "no_wakeup_preemption"]
+__all__ = ["available_cpus", "batch_policy_available", "no_wakeup_preemption"]
 
 
 def batch_policy_available() -> bool:
@@ -40,3 +40,20 @@ def no_wakeup_preemption() -> None:
         # OSError: e.g. a seccomp profile that forbids it: run as before
         with contextlib.suppress(OSError):
             os.sched_setscheduler(tid, policy, os.sched_param(0))
+
+
+def available_cpus() -> float:
+    """How many CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU
+    quota (a container limited to one CPU often still sees every core in its mask)."""
+    try:
+        cpus: float = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = float(os.cpu_count() or 1)
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
+    return cpus

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-def _opt(default: Any, help: str, *, repeat: bool = False, flag: str = "") -> Any:
-    kw: dict[str, Any] = {"metadata": {"help": help, "repeat": repeat, "flag": flag}}
+def _opt(default: Any, help: str, *, repeat: bool = False, flag: str = "",
+         choices: tuple[str, ...] = ()) -> Any:
+    kw: dict[str, Any] = {"metadata": {"help": help, "repeat": repeat, "flag": flag,
+                                       "choices": choices}}
     if isinstance(default, (list, tuple)):
         kw["default_factory"] = lambda: tuple(default)
     else:
@@ -34,10 +36,11 @@ class ServerOptions:
     grpc_port: int = _opt(8001, "gRPC port (0: any free port).")
     grpc_address: str = _opt("0.0.0.0", "gRPC bind address.")
     grpc_server: str = _opt(
-        "threaded", "threaded (grpcio's thread-pool server bridged to the loop) | aio "
-        "(grpc.aio on the server's loop). Measured side by side (bench/): threaded serves "
-        "1.5-2.4x more small concurrent requests, sequences and tiny batches; aio is slightly "
-        "faster for decoupled streams (5-7 percent).")
+        "auto", "auto | threaded (grpcio's thread-pool server bridged to the loop) | aio "
+        "(grpc.aio on the server's loop). auto: threaded when the server has one CPU to "
+        "itself (affinity or cgroup quota), aio when it has more; measured (bench/), "
+        "threaded serves 1.5-2.4x more small requests on one core, aio up to 1.15x more "
+        "with a second core.", choices=("auto", "threaded", "aio"))
     allow_http: bool = _opt(True, "Serve the HTTP/REST protocol.")
     http_port: int = _opt(8000, "HTTP port (0: any free port).")
     http_address: str = _opt("0.0.0.0", "HTTP bind address.")

@@ -1,12 +1,10 @@
 """The gRPC endpoint carrying ``inference.GRPCInferenceService`` and ``grpc.health.v1.Health``:
-grpcio's thread-pool server bridged to the event loop (``threaded=True``, the default,
-``threaded.py``), or a grpc.aio server on the loop (``--grpc-server aio``). Measured with
-``bench/`` on one server core, A/B: the thread-pool server serves 1.6x more small requests at
-concurrency 8 and 32, 1.5x more sequence steps and 2.4x more tiny dynamically batched
-requests (the gRPC machinery runs in its own threads, so the loop gets requests in bursts
-and the model worker's pipeline fills); it ties on single requests, 4 MiB tensors and the
-video pattern, and is 5-7% slower on decoupled streams (each streamed response is one
-thread hand-off more). Each open stream holds one of up to ``max_workers`` threads.
+grpcio's thread-pool server bridged to the event loop (``threaded=True``, ``threaded.py``),
+or a grpc.aio server on the loop. The server picks by the CPUs it has
+(``--grpc-server auto``, ``runner.grpc_thread_pool``, where the measurements are): on one
+core the thread-pool server serves 1.5-2.4x more small concurrent requests; with a second
+core grpc.aio is as fast or faster. Under the thread-pool server each open stream holds one
+of up to ``max_workers`` threads.
 
 Channel options follow Triton's gRPC server (``src/grpc/grpc_server.cc``): messages up to
 ``INT_MAX`` bytes both ways, SO_REUSEPORT off unless asked for, and Triton's keepalive

@@ -1,12 +1,12 @@
 """The gRPC endpoint on grpcio's synchronous server, bridged to the server's event loop.
 
-Why it is the default: for a bare echo, grpc.aio spends ~3x the CPU per small request of
+Why it exists: for a bare echo, grpc.aio spends ~3x the CPU per small request of
 grpcio's thread-pool server (``PERFORMANCE-NOTES.md``). Here the gRPC threads decode and
 encode ``ModelInfer`` messages themselves (the codec is pure, so this is safe off the loop)
 and only the core call crosses to the event loop, once per request, so the loop sees
-requests in bursts and the model worker's pipeline fills. Measured on the whole path (see
-``server.py``) it serves 1.5-2.4x more concurrent small requests than aio; aio stays
-available (``--grpc-server aio``) and is a little faster for decoupled streams.
+requests in bursts and the model worker's pipeline fills. Measured on the whole path it
+serves 1.5-2.4x more concurrent small requests than aio when the server has one core;
+with more, aio is as fast or faster (``runner.grpc_thread_pool`` picks).
 
 Each RPC runs on a pool thread for its whole life, so an open stream holds one; the pool
 is large (``max_workers``) and grows only as concurrency needs it.

@@ -41,7 +41,7 @@ from tritonlite.core.tensor import DataType, deserialize_bytes, serialize_bytes
 
 _INTERNAL = 1
 _CANCELLED = 7  # ErrorKind.CANCELLED (stub imports nothing of the core's errors)
-HOLD_S = 0.0005  # longest a finished batch waits to share a write with the next ones
+HOLD_S = 0.0005  # longest a finished batch or a decoupled response waits to share a write
 
 
 def _model_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
@@ -86,8 +86,9 @@ class Stub:
         self.executing = False
         self.model_name = ""
         self.model_version = -1
-        self._held = bytearray()  # finished batches not sent yet (see send_done)
+        self._held = bytearray()  # finished batches and responses not sent yet
         self._held_since = 0.0
+        self._flush_soon = threading.Event()  # a decoupled response is held: see flusher
 
     # ---- transport ----------------------------------------------------------------------
     def send(self, msg: object) -> None:
@@ -118,10 +119,41 @@ class Stub:
                     return
             self._emit(frame)
 
+    def send_response(self, msg: ipc.ResponseMsg) -> None:
+        """A response sent through a decoupled response sender. Non-final ones are held
+        for up to :data:`HOLD_S` so a burst (a model streaming many responses from one
+        ``execute``) goes in a few writes, not one write and one server wake-up each
+        (measured: ~1.3x responses per second). A final response goes at once, with what
+        was held before it, so the request ends without delay; the flusher thread sends
+        a hold that nothing else sends in time (a model that computes between responses
+        sees each response leave within ``HOLD_S``)."""
+        frame = ipc.encode(msg)
+        with self.send_lock:
+            if msg.final:
+                self._emit(frame)
+                return
+            started = not self._held
+            if started:
+                self._held_since = time.perf_counter()
+            elif time.perf_counter() - self._held_since >= HOLD_S:
+                self._emit(frame)
+                return
+            self._held += frame
+        if started:
+            self._flush_soon.set()
+
     def flush(self) -> None:
         with self.send_lock:
             if self._held:
                 self._emit(b"")
+
+    def flusher(self) -> None:
+        """Helper thread: sends held responses that wait :data:`HOLD_S` (see above)."""
+        while True:
+            self._flush_soon.wait()
+            self._flush_soon.clear()
+            time.sleep(HOLD_S)
+            self.flush()
 
     def side_reader(self) -> None:
         """The helper thread: cancellations, BLS and control replies (side channel)."""
@@ -353,7 +385,7 @@ class Stub:
                 if final:
                     final_flag[0] = True
                     self.cancelled.discard(key)
-                self.send(self._response(key, response, wanted, final=final))
+                self.send_response(self._response(key, response, wanted, final=final))
 
         return send
 
@@ -419,6 +451,8 @@ class Stub:
         gc.set_threshold(10_000, 50, 50)
         threading.Thread(target=self.side_reader, name="tritonlite-stub-side",
                          daemon=True).start()
+        threading.Thread(target=self.flusher, name="tritonlite-stub-flush",
+                         daemon=True).start()
         parser = ipc.FrameParser()
         buf = bytearray(1 << 18)  # reused for every recv: no per-message allocation
         view = memoryview(buf)
@@ -442,6 +476,7 @@ class Stub:
                 self.send(ipc.ReadyMsg(pid=os.getpid()))
             elif isinstance(msg, ipc.ShutdownMsg):
                 self.finalize()
+                self.flush()  # what a decoupled model sent from finalize or its threads
                 return
 
 

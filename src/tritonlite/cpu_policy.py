@@ -9,10 +9,11 @@ finishes its pass and hands over everything it has at once. Same priority and CP
 Measured on one core (``bench/``, A/B): small HTTP requests 1.1-1.2x, gRPC streams and
 decoupled responses on the thread-pool gRPC server 1.1-1.4x.
 
-Threads started later inherit the policy, and so do child processes (the model workers).
-Where the policy does not exist (not Linux) or is refused, nothing changes.
+The runner calls :func:`no_wakeup_preemption` before any model worker starts: threads
+started later inherit the policy, and so do child processes (the workers). Where the
+policy does not exist (not Linux) or is refused, nothing changes.
 
-Imports nothing from the project: the server and the worker both use it.
+:func:`available_cpus` is here too: ``--grpc-server auto`` picks its server shape by it.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ class DynamicBatcher:
     def from_config(cls, *, model_name: str, instances: Sequence[ModelInstance],
                     dynamic_batching: Any, max_batch_size: int,
                     inputs: Sequence[BatchInput] = (),
-                    clock: Clock | None = None, depth: int = 1) -> DynamicBatcher:
+                    clock: Clock | None = None) -> DynamicBatcher:
         """From a ``ModelDynamicBatching`` message."""
         db = dynamic_batching
         return cls(
@@ -148,7 +148,6 @@ class DynamicBatcher:
             queue=PriorityQueue.from_config(db),
             inputs=inputs,
             clock=clock,
-            depth=depth,
         )
 
     # ---- Scheduler ----------------------------------------------------------------------

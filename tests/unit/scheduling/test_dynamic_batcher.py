@@ -316,10 +316,9 @@ def test_closed_batcher_refuses_new_requests() -> None:
 
 # ---- pipelining ------------------------------------------------------------------------------
 def _pipelined(mbs: int, depth: int, n_instances: int = 1):
-    db = model_config_pb2.ModelDynamicBatching()
     insts = [PipelinedFakeInstance(f"m_0_{i}") for i in range(n_instances)]
-    b = DynamicBatcher.from_config(model_name="m", instances=insts, dynamic_batching=db,
-                                   max_batch_size=mbs, clock=FakeClock(), depth=depth)
+    b = DynamicBatcher(model_name="m", instances=insts, max_batch_size=mbs, clock=FakeClock(),
+                       depth=depth)
     return b, insts
 
 

@@ -9,17 +9,16 @@ import typing
 from typing import Any
 
 from tritonlite import TRITON_COMPAT_VERSION, __version__
+from tritonlite.core.settings import parse_bool
 from tritonlite.logsetup import configure_logging
 from tritonlite.options import ServerOptions, option_fields
 
 
 def _bool(text: str) -> bool:
-    t = text.strip().lower()
-    if t in ("1", "true", "yes", "on"):
-        return True
-    if t in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    value = parse_bool(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ from tritonlite.core.cache import ResponseCache, parse_cache_config
 from tritonlite.core.errors import ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ModelInstance, ServerApi
 from tritonlite.core.model import ModelVersion, signature_of
+from tritonlite.core.settings import parse_bool
 from tritonlite.core.stats import ModelStats
 from tritonlite.options import ServerOptions
 from tritonlite.repository.autofill import apply_auto_complete, normalize_config
@@ -47,7 +48,7 @@ _KIND = {
 def _sequence(config: model_config_pb2.ModelConfig,
               instances: Sequence[ModelInstance]) -> Scheduler:
     param = config.parameters.get(IDLE_NOTIFY_PARAMETER)
-    notify = param is not None and param.string_value.strip().lower() in ("1", "true", "yes")
+    notify = param is not None and parse_bool(param.string_value) is True
     return SequenceScheduler(
         model_name=config.name,
         instances=instances,

@@ -33,6 +33,7 @@ __all__ = [
     "LogSettings",
     "ServerSettings",
     "TraceSettings",
+    "parse_bool",
     "parse_trace_levels",
     "parse_trace_number",
 ]
@@ -52,6 +53,17 @@ _TRACE_DEFAULTS: dict[str, tuple[str, ...]] = {
     "log_frequency": ("0",),
 }
 TRACE_NUMBERS = ("trace_rate", "trace_count", "log_frequency")
+
+
+def parse_bool(text: str) -> bool | None:
+    """A boolean setting's text (command-line flags, ``--metrics-config``, model config
+    parameters): true/1/yes/on or false/0/no/off, any case; None when it is neither."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    return None
 
 
 def _stoi(setting: str, text: str, low: int, high: int) -> int:

@@ -20,6 +20,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tritonlite.core.settings import parse_bool
+
 __all__ = ["DEFAULT_BUCKETS_MS", "DEFAULT_QUANTILES", "MetricsConfig"]
 
 logger = logging.getLogger(__name__)
@@ -35,12 +37,10 @@ DEFAULT_BUCKETS_MS: tuple[float, ...] = (100.0, 500.0, 2000.0, 5000.0)
 
 
 def _bool(setting: str, text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "on", "yes"):
-        return True
-    if value in ("false", "0", "off", "no"):
-        return False
-    raise ValueError(f"invalid value for metrics config setting '{setting}': {text}")
+    value = parse_bool(text)
+    if value is None:
+        raise ValueError(f"invalid value for metrics config setting '{setting}': {text}")
+    return value
 
 
 def _quantiles(text: str) -> tuple[tuple[float, float], ...]:

@@ -94,6 +94,26 @@ def test_idle_timer_does_not_run_while_requests_are_queued() -> None:
     assert [j.request.id for j in inst.finish()] == ["later"]
 
 
+def test_idle_clock_counts_from_the_last_request_and_is_not_rearmed_per_request() -> None:
+    s, (inst,), clock = make()  # idle release after 2 s
+    armed: list[float] = []
+    call_later = clock.call_later
+    clock.call_later = lambda delay, fn: (armed.append(delay), call_later(delay, fn))[1]
+    s.enqueue(job(1, start=True))
+    inst.finish()
+    for _ in range(20):  # busy for 2 s: a request every 0.1 s
+        clock.advance(0.1)
+        s.enqueue(job(1))
+        inst.finish()
+    assert len(armed) <= 2  # not one timer per request
+    clock.advance(1.9)
+    s.enqueue(job(1, rid="still live"))  # 1.9 s after its last request: not released
+    inst.finish()
+    clock.advance(2.1)
+    with pytest.raises(InferenceServerError, match="must specify the START flag"):
+        s.enqueue(job(1))
+
+
 def test_idle_notify_sends_synthetic_end() -> None:
     s, (inst,), clock = make(notify=True)
     s.enqueue(job(9, start=True))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -137,30 +138,29 @@ class GrpcFrontend:
         )
         grpc_server.add_registered_method_handlers(SERVICE_NAME, handlers)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, grpc_server)
-        target = _host_port(self.address, self.port)
-        try:
-            bound: int = grpc_server.add_insecure_port(target)
-        except RuntimeError as exc:
-            raise OSError(f"failed to bind the gRPC endpoint to {target}: {exc}") from exc
-        if bound == 0:
-            raise OSError(f"failed to bind the gRPC endpoint to {target}")
+        bound = self._bind(grpc_server.add_insecure_port)
         await grpc_server.start()
         self._grpc_server = grpc_server
         self.port = bound
         logger.info("Started GRPCInferenceService at %s", _host_port(self.address, bound))
         return bound
 
-    def _start_threaded(self) -> int:
-        threaded = ThreadedGrpcServer(self.server, self.servicer, asyncio.get_running_loop(),
-                                      self.channel_options(), self.max_workers,
-                                      self.health._watch_interval)
+    def _bind(self, add_insecure_port: Callable[[str], int]) -> int:
+        """Bind ``address:port`` with either server shape; OSError if that fails."""
         target = _host_port(self.address, self.port)
         try:
-            bound: int = threaded.grpc_server.add_insecure_port(target)
+            bound = add_insecure_port(target)
         except RuntimeError as exc:
             raise OSError(f"failed to bind the gRPC endpoint to {target}: {exc}") from exc
         if bound == 0:
             raise OSError(f"failed to bind the gRPC endpoint to {target}")
+        return bound
+
+    def _start_threaded(self) -> int:
+        threaded = ThreadedGrpcServer(self.server, self.servicer, asyncio.get_running_loop(),
+                                      self.channel_options(), self.max_workers,
+                                      self.health._watch_interval)
+        bound = self._bind(threaded.grpc_server.add_insecure_port)
         threaded.grpc_server.start()
         self._threaded = threaded
         self.port = bound

@@ -447,6 +447,14 @@ def method_handlers(servicer: InferenceServicer) -> dict[str, grpc.RpcMethodHand
     return handlers
 
 
+def health_status(server: ServerApi) -> int:
+    """The ``grpc.health.v1`` status Triton reports: SERVING while live and ready, for any
+    service name. Both gRPC server shapes answer with it."""
+    if server.is_live() and server.is_ready():
+        return int(health_pb2.HealthCheckResponse.SERVING)
+    return int(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+
 class HealthServicer(health.aio.HealthServicer):  # type: ignore[misc]
     """``grpc.health.v1.Health``: SERVING while the server is ready, for any service name
     (as Triton answers)."""
@@ -457,9 +465,7 @@ class HealthServicer(health.aio.HealthServicer):  # type: ignore[misc]
         self._watch_interval = watch_interval
 
     def _status(self) -> int:
-        if self._server.is_live() and self._server.is_ready():
-            return int(health_pb2.HealthCheckResponse.SERVING)
-        return int(health_pb2.HealthCheckResponse.NOT_SERVING)
+        return health_status(self._server)
 
     async def Check(
         self, request: health_pb2.HealthCheckRequest, context: Any

@@ -36,7 +36,12 @@ from tritonlite.core.interfaces import ServerApi
 from tritonlite.core.types import InferenceResponse
 from tritonlite.frontends.grpc.codec import WireInferRequest, encode_infer_response
 from tritonlite.frontends.grpc.errors import status_code
-from tritonlite.frontends.grpc.service import _RPCS, SERVICE_NAME, InferenceServicer
+from tritonlite.frontends.grpc.service import (
+    _RPCS,
+    SERVICE_NAME,
+    InferenceServicer,
+    health_status,
+)
 
 __all__ = ["ThreadedGrpcServer"]
 
@@ -205,10 +210,7 @@ class _Health(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         self._watch_interval = watch_interval
 
     def _response(self) -> health_pb2.HealthCheckResponse:
-        serving = self._server.is_live() and self._server.is_ready()
-        return health_pb2.HealthCheckResponse(
-            status=health_pb2.HealthCheckResponse.SERVING if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING)
+        return health_pb2.HealthCheckResponse(status=health_status(self._server))
 
     def Check(self, request: Any, context: Any) -> health_pb2.HealthCheckResponse:
         return self._response()

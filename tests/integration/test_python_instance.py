@@ -173,6 +173,42 @@ async def test_crash_fails_request_and_restarts(tmp_path: Path) -> None:
         await inst.stop()
 
 
+async def test_a_request_arriving_while_a_dead_worker_is_handled_waits_for_the_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the worker's exit and the server learning why (up to 2 s), the instance
+    still has the crashed batch on its books; a pipelining scheduler must not give it
+    more (it would fail at once), but queue it for the restarted worker."""
+    inst = PythonInstance(spec(make_model(tmp_path, "crashy", 1)), ModelStats("crashy", "1"))
+    await inst.start()
+    try:
+        sched = DefaultScheduler([inst], depth=4)
+        reason_known = asyncio.Event()
+        exit_reason = inst._exit_reason
+
+        async def slow_exit_reason(when: str) -> str:
+            await reason_known.wait()
+            return await exit_reason(when)
+
+        monkeypatch.setattr(inst, "_exit_reason", slow_exit_reason)
+        crash, crashed = scheduled(np.zeros(1, np.float32), "crash")
+        sched.enqueue(crash)
+        for _ in range(500):  # until the server has seen the worker go
+            if inst._main is None:
+                break
+            await asyncio.sleep(0.01)
+        assert inst._main is None and not crashed.done()
+        assert inst.outstanding == 0
+        later, answered = scheduled(np.ones(2, np.float32))
+        sched.enqueue(later)
+        assert list(sched.queue) == [later]  # waits instead of failing
+        reason_known.set()
+        assert (await asyncio.wait_for(crashed, 30)).error is not None
+        resp = await asyncio.wait_for(answered, 30)
+        assert resp.error is None
+    finally:
+        await inst.stop()
+
+
 async def test_initialize_failure_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAIL_INIT_bad", "1")
     inst = PythonInstance(spec(make_model(tmp_path, "bad", 1)), ModelStats("bad", "1"))

@@ -76,7 +76,9 @@ class ModelInstance(Protocol):
 
     @property
     def outstanding(self) -> int:
-        """Batches given to :meth:`execute` whose ``execute`` call has not finished."""
+        """Batches given to :meth:`execute` whose ``execute`` call has not finished; 0
+        while the instance cannot run what it holds (its worker has gone: those batches
+        will fail), so no scheduler pipelines more into it."""
         ...
 
     async def start(self) -> None:

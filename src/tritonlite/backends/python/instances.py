@@ -277,7 +277,9 @@ class PythonInstance:
     # ---- requests ---------------------------------------------------------------------------
     @property
     def outstanding(self) -> int:
-        return len(self._batches)
+        # A worker that has gone holds nothing it will run: its batches are about to fail
+        # (once its exit reason is known), and a pipelining scheduler must not add more.
+        return len(self._batches) if self._main is not None else 0
 
     def execute(self, batch: Sequence[ScheduledRequest]) -> None:
         if self._main is None:  # the worker is gone and not restarted yet: hold nothing

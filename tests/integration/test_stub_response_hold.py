@@ -1,8 +1,8 @@
 """Decoupled responses leave the worker in bursts: non-final ones are held for up to
 HOLD_S (so a model streaming many responses costs the server a few wake-ups, not one per
-response), a final one goes at once with everything before it, and a held response that
-nothing follows is still sent within HOLD_S by the flusher thread. Runs a Stub's transport
-in a fresh interpreter."""
+response), a final one goes at once with everything before it, and a held response or
+finished batch that nothing follows is still sent after HOLD_S by the flusher thread.
+Runs a Stub's transport in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import textwrap
 
 PROBE = textwrap.dedent("""
     import json, socket, threading, time
-    from tritonlite.backends.python import ipc
-    from tritonlite.backends.python.stub import HOLD_S, Stub
+    from tritonlite.backends.python import ipc, stub as stub_module
+    from tritonlite.backends.python.stub import Stub
+
+    HOLD_S = stub_module.HOLD_S = 0.05  # longer than the real one: robust on a busy machine
 
     server, worker = socket.socketpair()
     side_a, side_b = socket.socketpair()
@@ -24,9 +26,11 @@ PROBE = textwrap.dedent("""
 
     def read():
         try:
-            return [(m.key, m.final) for m in parser.feed(server.recv(1 << 20))]
+            msgs = parser.feed(server.recv(1 << 20))
         except BlockingIOError:
             return []
+        return [[m.batch_id] if isinstance(m, ipc.BatchDoneMsg) else [m.key, m.final]
+                for m in msgs]
 
     out = {}
     for k in range(3):  # a burst of non-final responses: held, nothing sent yet
@@ -37,8 +41,15 @@ PROBE = textwrap.dedent("""
     out["after_final"] = read()
     threading.Thread(target=stub.flusher, daemon=True).start()
     stub.send_response(ipc.ResponseMsg(4, final=False))  # nothing follows it
-    time.sleep(HOLD_S * 20)
+    time.sleep(HOLD_S * 10)
     out["after_hold"] = read()
+    # A finished batch held because the next one waits, which then runs long: the
+    # flusher sends the held result, it does not wait for the next write.
+    stub.inbox.append(object())
+    stub.send_done(ipc.BatchDoneMsg(7, (ipc.ResponseMsg(5),), 0, 0, 0))
+    out["batch_held"] = read()
+    time.sleep(HOLD_S * 10)
+    out["batch_after_hold"] = read()
     print(json.dumps(out))
 """)
 
@@ -51,3 +62,5 @@ def test_burst_is_held_final_goes_at_once_and_a_lone_response_is_flushed() -> No
     assert got["during_burst"] == []
     assert got["after_final"] == [[0, False], [1, False], [2, False], [3, True]]
     assert got["after_hold"] == [[4, False]]
+    assert got["batch_held"] == []
+    assert got["batch_after_hold"] == [[7]]

@@ -175,8 +175,9 @@ def test_the_oldest_sequence_strategy_gets_the_pipeline_depth_a_dynamic_batcher_
     assert sched.strategy.batchers[id(inst[0])].depth == 2  # mbs 0: single-request batches
     with pytest.raises(InferenceServerError, match="tritonlite_pipeline_depth"):
         SCHEDULERS["sequence_batching"](_config("0"), inst)
-    # queue policies (max_queue_size, priorities) need requests to wait in the queue
+    # never a dynamic_batching model, even one whose batches are single requests: its
+    # queue policies (max_queue_size, priorities, timeouts) need requests to wait there
     dyn = _config("4")
     dyn.max_batch_size = 1
-    dyn.dynamic_batching.default_queue_policy.max_queue_size = 2
+    dyn.dynamic_batching.SetInParent()
     assert SCHEDULERS["dynamic_batching"](dyn, inst).depth == 1

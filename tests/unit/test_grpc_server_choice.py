@@ -4,6 +4,7 @@ explicit choices win; anything else is refused at the command line."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,31 @@ def test_flag_default_and_validation(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         parse_options(["--model-repository", "r", "--grpc-server", "fast"])
     assert "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def _tree(tmp_path: Path, cgroup: str, files: dict[str, str]) -> tuple[str, str]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "proc").write_text(cgroup)
+    root = tmp_path / "cg"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return str(tmp_path / "proc"), str(root)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity")
+def test_cgroup_quotas_cap_the_affinity(tmp_path: Path) -> None:
+    mask = len(os.sched_getaffinity(0))
+    # v2: the tightest of the process's cgroup and its parents
+    proc, root = _tree(tmp_path, "0::/pod/app\n", {
+        "pod/cpu.max": "50000 100000\n", "pod/app/cpu.max": "max 100000\n"})
+    assert available_cpus(proc, root) == min(mask, 0.5)
+    # v1: cpu,cpuacct controller with a CFS quota; -1 means none
+    proc, root = _tree(tmp_path / "v1", "3:memory:/x\n2:cpu,cpuacct:/x\n", {
+        "cpu,cpuacct/x/cpu.cfs_quota_us": "150000\n",
+        "cpu,cpuacct/x/cpu.cfs_period_us": "100000\n"})
+    assert available_cpus(proc, root) == min(mask, 1.5)
+    proc, root = _tree(tmp_path / "none", "1:cpu:/\n0::/\n", {
+        "cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n",
+        "cpu.max": "max 100000\n"})
+    assert available_cpus(proc, root) == mask

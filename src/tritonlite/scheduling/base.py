@@ -66,17 +66,23 @@ class InstancePool:
         for inst in self.instances:
             inst.on_idle = on_idle
 
-    def take(self) -> ModelInstance | None:
-        return self.idle.pop(0) if self.idle else None
+    def take(self, depth: int = 1) -> ModelInstance | None:
+        """The first idle instance; with none idle and pipelining (``depth`` > 1), the
+        least loaded busy one that has room."""
+        return self.idle.pop(0) if self.idle else self.least_loaded(depth)
 
     def give_back(self, inst: ModelInstance) -> None:
-        if inst not in self.idle:
+        """``inst`` finished a batch: it is idle again once it holds nothing more (a
+        pipelined instance may still hold the next ones)."""
+        if inst.outstanding == 0 and inst not in self.idle:
             self.idle.append(inst)
 
     def least_loaded(self, depth: int) -> ModelInstance | None:
         """For pipelining, when no instance is idle: the busy one holding the fewest
         batches, if it holds fewer than ``depth`` (an instance that is restarting holds
-        none and is not a candidate)."""
+        none and is not a candidate). None when ``depth`` is 1 (no pipelining)."""
+        if depth <= 1:
+            return None
         best, load = None, depth
         for inst in self.instances:
             n = inst.outstanding

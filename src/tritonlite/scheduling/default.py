@@ -31,9 +31,8 @@ class DefaultScheduler:
         self.pool = InstancePool(instances, self._on_idle)
 
     def enqueue(self, job: ScheduledRequest) -> None:
-        inst = self.pool.take()
-        if inst is None and self.depth > 1 and not self.queue:
-            inst = self.pool.least_loaded(self.depth)
+        # pipelining only with nothing queued: queued requests go first, in order
+        inst = self.pool.take(1 if self.queue else self.depth)
         if inst is None:
             self.queue.append(job)
         else:
@@ -57,8 +56,7 @@ class DefaultScheduler:
                 job.sink(error_response(job, ErrorKind.CANCELLED, "request cancelled"))
             else:
                 self._dispatch(inst, job)
-        if inst.outstanding == 0:
-            self.pool.give_back(inst)
+        self.pool.give_back(inst)
 
     def cancel(self, job: ScheduledRequest) -> None:
         job.cancelled = True

@@ -180,16 +180,8 @@ class DynamicBatcher:
 
     # ---- batching -----------------------------------------------------------------------
     def _on_idle(self, inst: ModelInstance) -> None:
-        if inst.outstanding == 0:
-            self.pool.give_back(inst)
+        self.pool.give_back(inst)
         self._schedule()
-
-    def _free(self) -> ModelInstance | None:
-        """An idle instance, else (pipelining) the least loaded busy one with room."""
-        inst = self.pool.take()
-        if inst is None and self.depth > 1:
-            inst = self.pool.least_loaded(self.depth)
-        return inst
 
     def _schedule(self, at_ns: int | None = None) -> None:
         """Form batches for idle instances; re-entrant calls (a sink that enqueues) are
@@ -212,8 +204,7 @@ class DynamicBatcher:
         for job in self.queue.expire(now):
             job.sink(error_response(job, ErrorKind.UNAVAILABLE, TIMEOUT_EXPIRED))
         wake: int | None = None
-        while len(self.queue) and (
-                self.pool.idle or (self.depth > 1 and self.pool.least_loaded(self.depth))):
+        while len(self.queue) and (self.pool.idle or self.pool.least_loaded(self.depth)):
             entries = itertools.islice(self.queue.entries(), self.max_batch_size + 1)
             decision = form_batch(
                 (Candidate(e.job.batch_size, e.arrival_ns, e.shape_key) for e in entries),
@@ -222,7 +213,7 @@ class DynamicBatcher:
             if decision.count == 0:
                 wake = decision.wait_until_ns
                 break
-            inst = self._free()
+            inst = self.pool.take(self.depth)
             assert inst is not None
             self._dispatch(inst, [e.job for e in self.queue.pop(decision.count)], now)
         deadline = self.queue.next_deadline()

@@ -109,20 +109,7 @@ class Stub:
         the server once. Held results go out before the inbox is waited on, before any
         other message, and once the oldest has waited :data:`HOLD_S` (the flusher thread
         sends them if the next batch runs longer)."""
-        frame = ipc.encode(msg)
-        now = time.perf_counter()
-        started = False
-        with self.send_lock:
-            if self.inbox:
-                if not self._held:
-                    self._held_since = now
-                    started = True
-                if now - self._held_since < HOLD_S:
-                    self._held += frame
-                    if started:
-                        self._flush_soon.set()
-                    return
-            self._emit(frame)
+        self._send_or_hold(ipc.encode(msg), hold=bool(self.inbox))
 
     def send_response(self, msg: ipc.ResponseMsg) -> None:
         """A response sent through a decoupled response sender. Non-final ones are held
@@ -133,18 +120,23 @@ class Stub:
         delay; the flusher thread sends a hold that nothing else sends in time (a model
         that computes between responses sees each response leave within ``HOLD_S``, plus
         up to a GIL switch interval while its Python code runs; see :meth:`flusher`)."""
-        frame = ipc.encode(msg)
+        self._send_or_hold(ipc.encode(msg), hold=not msg.final)
+
+    def _send_or_hold(self, frame: bytes, hold: bool) -> None:
+        """Write ``frame`` (after what was held), or, when ``hold``, add it to the held
+        frames unless the oldest of them has already waited :data:`HOLD_S`."""
+        started = False
         with self.send_lock:
-            if msg.final:
+            if hold:
+                now = time.perf_counter()
+                if not self._held:
+                    self._held_since = now
+                    started = True
+                if now - self._held_since < HOLD_S:
+                    self._held += frame
+                    frame = b""
+            if frame:
                 self._emit(frame)
-                return
-            started = not self._held
-            if started:
-                self._held_since = time.perf_counter()
-            elif time.perf_counter() - self._held_since >= HOLD_S:
-                self._emit(frame)
-                return
-            self._held += frame
         if started:
             self._flush_soon.set()
 

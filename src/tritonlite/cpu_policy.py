@@ -6,8 +6,8 @@ hand-off would cost a context switch in the middle of the waker's work, and with
 convoy: the woken thread runs, needs the GIL the waker still holds, and switches back.
 Under ``SCHED_BATCH`` a woken thread waits until the running one blocks, so a thread
 finishes its pass and hands over everything it has at once. Same priority and CPU share.
-Measured on one core (``bench/``, A/B): small HTTP requests 1.1-1.2x, gRPC streams and
-decoupled responses on the thread-pool gRPC server 1.1-1.4x.
+Measured on one core (``bench/``, A/B, on vs off): small gRPC and HTTP requests
+1.04-1.07x (workers alone: HTTP 1.08-1.21x), decoupled responses 1.10-1.26x.
 
 The runner calls :func:`no_wakeup_preemption` before any model worker starts: threads
 started later inherit the policy, and so do child processes (the workers). Where the

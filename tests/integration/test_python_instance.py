@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -99,15 +101,24 @@ async def call(sched: DefaultScheduler, x: np.ndarray, mode: str = "") -> Infere
     return await asyncio.wait_for(fut, 30)
 
 
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, name: str) -> AsyncIterator[PythonInstance]:
+    """A started instance of the test model ``name``, stopped afterwards."""
+    inst = PythonInstance(spec(make_model(tmp_path, name, 1)), ModelStats(name, "1"))
+    await inst.start()
+    try:
+        yield inst
+    finally:
+        await inst.stop()
+
+
 def meta(resp: InferenceResponse) -> dict[str, object]:
     (m,) = [t for t in resp.outputs if t.name == "META"]
     return json.loads(m.as_numpy()[0])
 
 
 async def test_execute_roundtrip_large_and_small(tmp_path: Path) -> None:
-    inst = PythonInstance(spec(make_model(tmp_path, "a", 1)), ModelStats("a", "1"))
-    await inst.start()
-    try:
+    async with running(tmp_path, "a") as inst:
         sched = DefaultScheduler([inst])
         for n in (4, 300_000):  # the big one does not fit the 1 MiB ring: goes inline
             x = np.arange(n, dtype=np.float32)
@@ -116,8 +127,6 @@ async def test_execute_roundtrip_large_and_small(tmp_path: Path) -> None:
             np.testing.assert_array_equal(out.as_numpy(), x * 2)
         assert meta(resp)["name"] == "a_0_0"
         assert inst.stats.execution_count == 2
-    finally:
-        await inst.stop()
 
 
 async def test_each_model_sees_its_own_utils(tmp_path: Path) -> None:
@@ -135,9 +144,7 @@ async def test_each_model_sees_its_own_utils(tmp_path: Path) -> None:
 
 
 async def test_errors_from_the_model(tmp_path: Path) -> None:
-    inst = PythonInstance(spec(make_model(tmp_path, "raises", 1)), ModelStats("raises", "1"))
-    await inst.start()
-    try:
+    async with running(tmp_path, "raises") as inst:
         sched = DefaultScheduler([inst])
         resp = await call(sched, np.zeros(1, np.float32), "raise")
         assert resp.error is not None and resp.error.kind is ErrorKind.INTERNAL
@@ -152,14 +159,10 @@ async def test_errors_from_the_model(tmp_path: Path) -> None:
         resp = await call(sched, np.zeros(1, np.float32), "none")  # Triton hangs here
         assert resp.error is not None and "returned None" in resp.error.message
         assert (await call(sched, np.ones(1, np.float32))).error is None
-    finally:
-        await inst.stop()
 
 
 async def test_crash_fails_request_and_restarts(tmp_path: Path) -> None:
-    inst = PythonInstance(spec(make_model(tmp_path, "crashy", 1)), ModelStats("crashy", "1"))
-    await inst.start()
-    try:
+    async with running(tmp_path, "crashy") as inst:
         sched = DefaultScheduler([inst])
         first_pid = inst.pid
         resp = await call(sched, np.zeros(1, np.float32), "crash")
@@ -169,8 +172,6 @@ async def test_crash_fails_request_and_restarts(tmp_path: Path) -> None:
         resp = await call(sched, np.ones(2, np.float32))  # queued until the restart is done
         assert resp.error is None
         assert meta(resp)["pid"] != first_pid
-    finally:
-        await inst.stop()
 
 
 async def test_a_request_arriving_while_a_dead_worker_is_handled_waits_for_the_restart(
@@ -178,9 +179,7 @@ async def test_a_request_arriving_while_a_dead_worker_is_handled_waits_for_the_r
     """Between the worker's exit and the server learning why (up to 2 s), the instance
     still has the crashed batch on its books; a pipelining scheduler must not give it
     more (it would fail at once), but queue it for the restarted worker."""
-    inst = PythonInstance(spec(make_model(tmp_path, "crashy", 1)), ModelStats("crashy", "1"))
-    await inst.start()
-    try:
+    async with running(tmp_path, "crashy") as inst:
         sched = DefaultScheduler([inst], depth=4)
         reason_known = asyncio.Event()
         exit_reason = inst._exit_reason
@@ -205,8 +204,6 @@ async def test_a_request_arriving_while_a_dead_worker_is_handled_waits_for_the_r
         assert (await asyncio.wait_for(crashed, 30)).error is not None
         resp = await asyncio.wait_for(answered, 30)
         assert resp.error is None
-    finally:
-        await inst.stop()
 
 
 async def test_initialize_failure_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,9 +238,7 @@ async def test_killed_during_initialize_is_a_load_failure(tmp_path: Path) -> Non
 
 
 async def test_pipelined_requests_each_get_their_own_answer(tmp_path: Path) -> None:
-    inst = PythonInstance(spec(make_model(tmp_path, "piped", 1)), ModelStats("piped", "1"))
-    await inst.start()
-    try:
+    async with running(tmp_path, "piped") as inst:
         sched = DefaultScheduler([inst], depth=4)
         xs = [np.full(3, i, np.float32) for i in range(40)]
         jobs = [scheduled(x) for x in xs]
@@ -256,14 +251,10 @@ async def test_pipelined_requests_each_get_their_own_answer(tmp_path: Path) -> N
             np.testing.assert_array_equal(out.as_numpy(), x * 2)
         assert inst.stats.execution_count == 40  # one execute per request
         assert inst.outstanding == 0
-    finally:
-        await inst.stop()
 
 
 async def test_a_request_cancelled_while_held_by_the_worker_is_not_run(tmp_path: Path) -> None:
-    inst = PythonInstance(spec(make_model(tmp_path, "held", 1)), ModelStats("held", "1"))
-    await inst.start()
-    try:
+    async with running(tmp_path, "held") as inst:
         sched = DefaultScheduler([inst], depth=3)
         slow, slow_fut = scheduled(np.zeros(1, np.float32), "sleep")  # runs 0.3 s
         held, held_fut = scheduled(np.ones(1, np.float32))
@@ -279,8 +270,6 @@ async def test_a_request_cancelled_while_held_by_the_worker_is_not_run(tmp_path:
         assert (await asyncio.wait_for(slow_fut, 30)).error is None
         assert (await asyncio.wait_for(last_fut, 30)).error is None
         assert inst.stats.execution_count == 2  # the cancelled one never ran
-    finally:
-        await inst.stop()
 
 
 async def test_large_outputs_are_borrowed_from_the_ring_until_dropped(tmp_path: Path) -> None:
@@ -289,9 +278,7 @@ async def test_large_outputs_are_borrowed_from_the_ring_until_dropped(tmp_path: 
 
     from tritonlite.backends.python.instances import BORROW_MIN_BYTES
 
-    inst = PythonInstance(spec(make_model(tmp_path, "big", 1)), ModelStats("big", "1"))
-    await inst.start()
-    try:
+    async with running(tmp_path, "big") as inst:
         sched = DefaultScheduler([inst])
         ring = inst._resp_ring
         assert ring is not None
@@ -316,5 +303,3 @@ async def test_large_outputs_are_borrowed_from_the_ring_until_dropped(tmp_path: 
         assert len(ring._live) == 0
         small = await call(sched, np.ones(4, np.float32))
         assert all(isinstance(t.raw(), bytes) for t in small.outputs)  # small: copied
-    finally:
-        await inst.stop()

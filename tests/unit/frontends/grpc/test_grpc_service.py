@@ -406,6 +406,12 @@ async def test_aio_stream_and_cancellation(grpc_frontend: RunningFrontend) -> No
             if len(seen) == 2:
                 break
         assert seen == [0, 1]
+        # Cancel only once the slow request runs: on the thread-pool server a reader
+        # thread forwards it, so it may reach the core after the decoupled answers.
+        for _ in range(200):
+            if any(r.model_name == "slow" for r in fake.requests):
+                break
+            await asyncio.sleep(0.01)
         responses.cancel()
         for _ in range(200):  # the server closes the running request's generator
             if "slow" in fake.stream_cancelled:

@@ -1,7 +1,7 @@
 """tritonlite vs the reference Triton, side by side: ``python -m bench.run [--quick]``.
 
-Starts the servers on ``bench/models`` (each pinned to core 0 with ``taskset``, moved to
-every core for the instance-scaling workloads), pins
+Starts the servers on ``bench/models`` (each pinned to core 0 with ``taskset``; the
+instance-scaling workloads get a second copy of each started on every core), pins
 this client process to core 1, runs every workload against every server interleaved
 (round 1: A B, round 2: B A, ...) and writes ``bench/results/<timestamp>.json`` and
 ``.md``. See ``bench/README.md``.
@@ -60,8 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-echo", action="store_true", help="skip the echo ceiling")
     parser.add_argument("--server-cores", default="0", metavar="CORES",
                         help="comma-separated cores the servers are pinned to (default 0); "
-                        "workloads marked 'server on all cores' (instance scaling) move the "
-                        "servers to every core for their measurement")
+                        "workloads marked 'server on all cores' (instance scaling) run "
+                        "against a second copy of each server started on every core")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin (automatic on a machine with fewer than 2 cores)")
     parser.add_argument("--output-dir", type=Path, default=BENCH / "results")
@@ -158,30 +158,31 @@ def _line(workload: Workload, server: str, rnd: int, row: dict[str, Any]) -> str
             f"ok {row['ok']}  errors {row['errors']}")
 
 
-Placement = tuple[set[int], set[int]]  # (the servers' own cores, every core)
+#: The server copies of a run, by placement ("pinned" | "all"), then by server name.
+ServerSets = dict[str, dict[str, Server]]
 
 
-def _place(servers: dict[str, Server], workload: Workload, cores: Placement | None,
-           placed: dict[str, str]) -> None:
-    """Put each server on the cores ``workload`` asks for (no-op without pinning)."""
-    if cores is None:
-        return
-    want = workload.server_cores
-    for name, server in servers.items():
-        if placed.get(name, "pinned") != want and server.proc and server.proc.poll() is None:
-            server.set_cores(cores[1] if want == "all" else cores[0])
-            placed[name] = want
+def make_server_sets(names: list[str], logs: Path, workloads: list[Workload],
+                     pinned: set[int] | None, all_cores: set[int]) -> ServerSets:
+    """The servers to start: each pinned to ``pinned`` (or unpinned when None), plus,
+    when pinning and a workload wants every core, a second copy of tritonlite and Triton
+    started on every core. A copy started there chooses what it would choose on such a
+    machine (tritonlite's ``--grpc-server auto`` picks its server shape from the CPUs it
+    has at start), which moving the pinned copy's threads later would not show."""
+    sets: ServerSets = {"pinned": {n: make_server(n, logs, pinned) for n in names}}
+    if pinned is not None and any(w.server_cores == "all" for w in workloads):
+        sets["all"] = {n: make_server(n, logs, all_cores, log_name=f"{n}-all-cores")
+                       for n in names if n != "echo"}
+    return sets
 
 
-def run_benchmark(args: argparse.Namespace, servers: dict[str, Server],
-                  workloads: list[Workload],
-                  cores: Placement | None = None) -> dict[str, dict[str, reporting.Cell]]:
+def run_benchmark(args: argparse.Namespace, sets: ServerSets,
+                  workloads: list[Workload]) -> dict[str, dict[str, reporting.Cell]]:
     cells: dict[str, dict[str, reporting.Cell]] = {w.name: {} for w in workloads}
     warmed: set[tuple[str, str]] = set()
-    placed: dict[str, str] = {}  # server -> "pinned" | "all"
     for rnd in range(1, args.rounds + 1):
         for workload in workloads:
-            _place(servers, workload, cores, placed)
+            servers = sets.get(workload.server_cores, sets["pinned"])
             order = [s for s in args.servers if s in servers]
             if rnd % 2 == 0:
                 order.reverse()
@@ -237,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     names = list(args.servers)
     if not args.no_echo and any(w.echo for w in workloads):
         names.append("echo")
-    servers = {n: make_server(n, logs, args.server_cores if pin else None) for n in names}
+    sets = make_server_sets(names, logs, workloads, args.server_cores if pin else None,
+                            all_cores)
+    servers = [server for group in sets.values() for server in group.values()]
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -245,20 +248,20 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     cells: dict[str, dict[str, reporting.Cell]] = {}
     try:
-        for server in servers.values():
+        for server in servers:
             server.start()
-        for server in servers.values():
+        for server in servers:
             t0 = time.monotonic()
             server.wait_ready()
-            _log(f"{LABELS[server.name]} ready in {time.monotonic() - t0:.1f} s "
+            _log(f"{LABELS[server.name]} ({server.log_path.stem}) ready in "
+                 f"{time.monotonic() - t0:.1f} s "
                  f"(pid {server.pid}, {server.process_count()} processes, "
                  f"gRPC {server.grpc_port}, HTTP {server.http_port})")
         if any(w.name.startswith("seed") for w in workloads):
             frames()
-        cells = run_benchmark(args, servers, workloads,
-                              (args.server_cores, all_cores) if pin else None)
+        cells = run_benchmark(args, sets, workloads)
     finally:
-        for server in servers.values():
+        for server in servers:
             server.stop()
 
     command = "python -m bench.run " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -276,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         "server_versions": versions,
         "pinning": (f"servers `taskset -c {','.join(map(str, sorted(args.server_cores)))}` "
                     f"(children inherit it), client `sched_setaffinity({{{CLIENT_CORE}}})`; "
-                    "workloads marked 'server on all cores' move every server thread to "
-                    f"cores {','.join(map(str, sorted(all_cores)))} for their measurement "
+                    "workloads marked 'server on all cores' run against a second copy of "
+                    "each server started under "
+                    f"`taskset -c {','.join(map(str, sorted(all_cores)))}` "
                     "(sharing the client's core)") if pin else "none",
         "client": CLIENT_TEXT.format(grpc=_version("grpcio")),
         "machine": _machine(),

@@ -1,5 +1,4 @@
-"""The servers under test: start one pinned to a core, wait until ready, read its CPU time,
-move it to other cores for a workload.
+"""The servers under test: start one pinned to cores, wait until ready, read its CPU time.
 
 Every server runs in its own session (process group) with stdout+stderr in a log file, and
 is stopped with SIGTERM then SIGKILL of that group. CPU time is ``utime + stime`` of the
@@ -131,24 +130,6 @@ class Server:
                 total += times.user + times.system
         return total
 
-    def set_cores(self, cores: set[int]) -> int:
-        """Move every thread of the server and of its descendants onto ``cores`` (threads
-        and processes created later inherit it). Returns how many threads were moved."""
-        assert self.proc is not None
-        try:
-            root = psutil.Process(self.pid)
-            tree = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0
-        moved = 0
-        for proc in tree:
-            with contextlib.suppress(psutil.Error):
-                for thread in proc.threads():
-                    with contextlib.suppress(OSError):
-                        os.sched_setaffinity(thread.id, cores)
-                        moved += 1
-        return moved
-
     def process_count(self) -> int:
         try:
             return 1 + len(psutil.Process(self.pid).children(recursive=True))
@@ -188,7 +169,7 @@ def _pin(cmd: list[str], cores: set[int] | None) -> list[str]:
 
 
 def make_server(name: str, logs: Path, cores: set[int] | None,
-                models: Path = MODELS) -> Server:
+                models: Path = MODELS, log_name: str | None = None) -> Server:
     grpc_port, http_port, metrics_port = free_ports(3)
     ports = ["--grpc-port", str(grpc_port), "--http-port", str(http_port),
              "--metrics-port", str(metrics_port)]
@@ -210,4 +191,5 @@ def make_server(name: str, logs: Path, cores: set[int] | None,
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
     else:
         raise ValueError(f"unknown server {name!r}")
-    return Server(name, _pin(cmd, cores), logs / f"{name}.log", grpc_port, http_port, env=env)
+    return Server(name, _pin(cmd, cores), logs / f"{log_name or name}.log", grpc_port,
+                  http_port, env=env)

@@ -129,6 +129,43 @@ async def test_execute_roundtrip_large_and_small(tmp_path: Path) -> None:
         assert inst.stats.execution_count == 2
 
 
+async def test_small_tensors_travel_inline_and_larger_ones_through_the_rings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to ``INLINE_MAX_BYTES`` a tensor is copied into the frame (cheaper than a ring
+    region); above it, it goes through the shared-memory rings, both ways."""
+    from tritonlite.backends.python import ipc
+
+    sent: list[ipc.ExecuteMsg] = []
+    done: list[ipc.BatchDoneMsg] = []
+    encode, on_done = ipc.encode, PythonInstance._on_batch_done
+
+    def spy_encode(msg: object) -> bytes:
+        if isinstance(msg, ipc.ExecuteMsg):
+            sent.append(msg)
+        return encode(msg)
+
+    def spy_done(self: PythonInstance, msg: ipc.BatchDoneMsg) -> None:
+        done.append(msg)
+        on_done(self, msg)
+
+    monkeypatch.setattr(ipc, "encode", spy_encode)
+    monkeypatch.setattr(PythonInstance, "_on_batch_done", spy_done)
+    async with running(tmp_path, "a") as inst:
+        sched = DefaultScheduler([inst])
+        limit = ipc.INLINE_MAX_BYTES // 4
+        for n, inline in ((4, True), (limit, True), (limit + 1, False), (5000, False)):
+            sent.clear()
+            done.clear()
+            x = np.arange(n, dtype=np.float32)
+            resp = await call(sched, x)
+            (out,) = [t for t in resp.outputs if t.name == "OUTPUT"]
+            np.testing.assert_array_equal(out.as_numpy(), x * 2)
+            (ref,) = sent[0].requests[0].inputs
+            assert (ref.inline is not None, ref.pos >= 0) == (inline, not inline), (n, ref)
+            (out_ref,) = [o for o in done[0].responses[0].outputs if o.name == "OUTPUT"]
+            assert (out_ref.inline is not None) == inline, (n, out_ref.pos)
+
+
 async def test_each_model_sees_its_own_utils(tmp_path: Path) -> None:
     a = PythonInstance(spec(make_model(tmp_path, "a", 1)), ModelStats("a", "1"))
     b = PythonInstance(spec(make_model(tmp_path, "b", 2)), ModelStats("b", "1"))

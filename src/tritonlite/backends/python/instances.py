@@ -380,7 +380,10 @@ class PythonInstance:
         assert ring is not None
         raw = t.raw()
         nbytes = len(raw) if isinstance(raw, bytes) else raw.nbytes
-        pos = ring.write(raw) if nbytes else 0
+        if nbytes <= ipc.INLINE_MAX_BYTES:
+            pos = None if nbytes else 0
+        else:
+            pos = ring.write(raw)
         if pos is None:
             return ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes, inline=bytes(raw))
         return ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes, pos=pos)

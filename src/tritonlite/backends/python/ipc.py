@@ -7,9 +7,11 @@ message from the worker; the *side* channel carries what must reach the worker w
 ``execute`` runs (Cancel, BLS and control replies), read by a helper thread.
 Messages are small typed NamedTuples (immutable, and about three times cheaper to pickle
 than slotted dataclasses: this is the per-request hot path); tensor bytes are *not* in them: a
-:class:`TensorRef` points into a shared-memory ring (``pos``/``nbytes``), and only when the
-ring is full does a tensor travel inline (``inline``). Both sides import this module, so it
-imports nothing from the server or from frontends.
+:class:`TensorRef` points into a shared-memory ring (``pos``/``nbytes``). A tensor travels
+inline (``inline``) when it is small (at most :data:`INLINE_MAX_BYTES`: copying a few bytes
+through the frame costs less than a ring region's write, claim and release on both sides)
+or when the ring is full. Both sides import this module, so it imports nothing from the
+server or from frontends.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from __future__ import annotations
 import pickle
 import struct
 from typing import Any, NamedTuple
+
+#: Tensors up to this size go inline in the frame rather than through a ring.
+INLINE_MAX_BYTES = 512
 
 _HDR = struct.Struct("<I")
 HEADER_SIZE = _HDR.size

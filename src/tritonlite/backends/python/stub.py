@@ -246,13 +246,13 @@ class Stub:
         shape = tuple(int(d) for d in arr.shape)
         if dt is DataType.BYTES:
             data = serialize_bytes(arr)
-            pos = self.resp_ring.write(data)
+            pos = self.resp_ring.write(data) if len(data) > ipc.INLINE_MAX_BYTES else None
             if pos is None:
                 return ipc.TensorRef(tensor.name(), dt.value, shape, len(data), inline=data)
             return ipc.TensorRef(tensor.name(), dt.value, shape, len(data), pos=pos)
         want = np.dtype("<u2") if dt is DataType.BF16 else dt.numpy_dtype
         nbytes = arr.size * want.itemsize
-        got = self.resp_ring.alloc(nbytes)
+        got = self.resp_ring.alloc(nbytes) if nbytes > ipc.INLINE_MAX_BYTES else None
         if got is None:
             data = np.ascontiguousarray(arr, dtype=want).tobytes()
             return ipc.TensorRef(tensor.name(), dt.value, shape, nbytes, inline=data)

@@ -204,23 +204,33 @@ class DynamicBatcher:
         for job in self.queue.expire(now):
             job.sink(error_response(job, ErrorKind.UNAVAILABLE, TIMEOUT_EXPIRED))
         wake: int | None = None
-        while len(self.queue) and (self.pool.idle or self.pool.least_loaded(self.depth)):
-            entries = itertools.islice(self.queue.entries(), self.max_batch_size + 1)
-            decision = form_batch(
-                (Candidate(e.job.batch_size, e.arrival_ns, e.shape_key) for e in entries),
-                now_ns=now, max_batch_size=self.max_batch_size, preferred=self.preferred,
-                max_queue_delay_ns=self.delay_ns)
-            if decision.count == 0:
-                wake = decision.wait_until_ns
-                break
-            inst = self.pool.take(self.depth)
-            assert inst is not None
-            self._dispatch(inst, [e.job for e in self.queue.pop(decision.count)], now)
+        queue, pool = self.queue, self.pool
+        if self.max_batch_size == 1:  # a batch of one is full at once: no delay applies
+            while queue and (inst := pool.take(self.depth)) is not None:
+                self._dispatch(inst, [e.job for e in queue.pop(1)], now)
+        else:
+            wake = self._batches(now)
         deadline = self.queue.next_deadline()
         if deadline is not None:
             deadline += 1  # a request expires once the clock is past its deadline
             wake = deadline if wake is None else min(wake, deadline)
         self._arm(wake)
+
+    def _batches(self, now: int) -> int | None:
+        """Send every batch ``form_batch`` allows now; the time to look again, if any."""
+        queue, pool = self.queue, self.pool
+        while queue and (pool.idle or pool.least_loaded(self.depth)):
+            entries = itertools.islice(queue.entries(), self.max_batch_size + 1)
+            decision = form_batch(
+                (Candidate(e.job.batch_size, e.arrival_ns, e.shape_key) for e in entries),
+                now_ns=now, max_batch_size=self.max_batch_size, preferred=self.preferred,
+                max_queue_delay_ns=self.delay_ns)
+            if decision.count == 0:
+                return decision.wait_until_ns
+            inst = pool.take(self.depth)
+            assert inst is not None
+            self._dispatch(inst, [e.job for e in queue.pop(decision.count)], now)
+        return None
 
     def _dispatch(self, inst: ModelInstance, jobs: list[ScheduledRequest], now: int) -> None:
         for job in jobs:

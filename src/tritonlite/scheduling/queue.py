@@ -107,6 +107,9 @@ class PriorityQueue:
     def __len__(self) -> int:
         return sum(len(level) for level in self.levels.values())
 
+    def __bool__(self) -> bool:  # the batcher asks once per batch: cheaper than __len__
+        return any(level.waiting or level.delayed for level in self.levels.values())
+
     def push(self, job: ScheduledRequest, arrival_ns: int, shape_key: Hashable = None) -> None:
         """Queue ``job`` or raise UNAVAILABLE when its level is full."""
         n = self.level_of(job.request.priority)

@@ -40,6 +40,12 @@ class DataType(enum.Enum):
     BYTES = "BYTES"
     BF16 = "BF16"
 
+    # Per-member facts, set once below: read per tensor on the hot path, where a dict
+    # keyed by the member would call Enum's Python-level __hash__ each time.
+    _np: np.dtype[Any] | None
+    _code: int
+    _itemsize: int
+
     @property
     def config_name(self) -> str:
         """The ``model_config.proto`` enum name (BYTES is ``TYPE_STRING``)."""
@@ -48,13 +54,22 @@ class DataType(enum.Enum):
     @property
     def itemsize(self) -> int:
         """Bytes per element on the wire; 0 for BYTES (variable)."""
-        return _ITEMSIZE[self]
+        return self._itemsize
 
     @property
     def numpy_dtype(self) -> np.dtype[Any]:
-        if self is DataType.BF16:
+        if self._np is None:
             raise TypeError("BF16 has no numpy dtype; use the raw bytes or DLPack")
-        return _NUMPY[self]
+        return self._np
+
+    @classmethod
+    def from_name(cls, name: str) -> DataType:
+        """``"FP32"`` -> FP32, as ``DataType(name)`` but without Enum's lookup machinery
+        (the worker channel names a type per tensor). ValueError for an unknown name."""
+        try:
+            return _BY_NAME[name]
+        except KeyError:
+            raise ValueError(f"{name!r} is not a valid DataType") from None
 
     @classmethod
     def from_config_name(cls, name: str) -> DataType:
@@ -68,7 +83,7 @@ class DataType(enum.Enum):
 
     @property
     def code(self) -> int:
-        return _CODE[self]
+        return self._code
 
     @classmethod
     def from_code(cls, code: int) -> DataType:
@@ -119,6 +134,12 @@ _ITEMSIZE: dict[DataType, int] = {
     k: (0 if k is DataType.BYTES else v.itemsize) for k, v in _NUMPY.items()
 }
 _ITEMSIZE[DataType.BF16] = 2
+_BY_NAME: dict[str, DataType] = {dt.value: dt for dt in DataType}
+for _dt in DataType:
+    _dt._np = _NUMPY.get(_dt)
+    _dt._code = _CODE[_dt]
+    _dt._itemsize = _ITEMSIZE[_dt]
+del _dt
 
 
 def element_count(shape: Sequence[int]) -> int:

@@ -104,7 +104,7 @@ class StubServerHandler:
             buf = self._req_ring.view(ref.pos, ref.nbytes)
         else:
             buf = b""
-        dt = DataType(ref.datatype)
+        dt = DataType.from_name(ref.datatype)
         try:
             if dt is DataType.BYTES:
                 arr = deserialize_bytes(buf).reshape(ref.shape)

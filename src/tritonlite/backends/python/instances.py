@@ -504,7 +504,7 @@ class PythonInstance:
                 raw = bytes(view)
                 view.release()
                 ring.release(ref.pos)
-        return Tensor(ref.name, DataType(ref.datatype), ref.shape, raw=raw)
+        return Tensor(ref.name, DataType.from_name(ref.datatype), ref.shape, raw=raw)
 
     def _give_back(self, ring: RingReader, pos: int) -> None:
         """Release a borrowed region (from any thread: the last reference may die in a

@@ -66,8 +66,7 @@ _NUMPY_TO_CODE: dict[np.dtype[Any], int] = {
     np.dtype(t): code for code, t in _CODE_TO_NUMPY.items() if code != TYPE_BYTES
 }
 
-_DATATYPE_TO_CODE: dict[DataType, int] = {dt: dt.code for dt in DataType}
-_CODE_TO_DATATYPE: dict[int, DataType] = {v: k for k, v in _DATATYPE_TO_CODE.items()}
+_CODE_TO_DATATYPE: dict[int, DataType] = {dt.code: dt for dt in DataType}
 
 
 def triton_to_numpy_type(data_type: int) -> type | None:

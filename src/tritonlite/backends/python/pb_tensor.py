@@ -18,7 +18,6 @@ import numpy as np
 
 from tritonlite.backends.python.pb_dtypes import (
     _CODE_TO_DATATYPE,
-    _DATATYPE_TO_CODE,
     TYPE_BF16,
     TYPE_BYTES,
     _code_of,
@@ -168,7 +167,7 @@ class Tensor:
             array = tensor.as_numpy()
         if not array.flags.writeable:
             array = array.copy()
-        return cls._from_array(tensor.name, array, _DATATYPE_TO_CODE[tensor.datatype])
+        return cls._from_array(tensor.name, array, tensor.datatype.code)
 
     def _to_core(self) -> CoreTensor:
         """This tensor as a core tensor (shares the array; BF16 as raw bytes)."""

@@ -230,7 +230,7 @@ class Stub:
             buf: Any = bytearray(ref.inline)
         else:
             buf = self.req_ring.view(ref.pos, ref.nbytes) if ref.pos >= 0 else b""
-        dt = DataType(ref.datatype)
+        dt = DataType.from_name(ref.datatype)
         if dt is DataType.BYTES:
             arr = deserialize_bytes(buf).reshape(ref.shape)
         elif dt is DataType.BF16:

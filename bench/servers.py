@@ -35,16 +35,25 @@ REFERENCE_RUN = Path(os.environ.get("TRITON_REFERENCE_RUN", "/work/shared/refere
 LABELS = {"tritonlite": "tritonlite", "reference": "Triton 2.51", "echo": "echo ceiling"}
 
 
+_GIVEN: set[int] = set()  # ports handed out by this process (servers bind them later)
+
+
 def free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports (bound together, so the same one cannot come twice)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """Distinct free TCP ports, none handed out before by this process (the servers bind
+    them only once started, so a later call could otherwise get one again)."""
+    out: list[int] = []
+    while len(out) < count:
+        sockets = [socket.socket() for _ in range(count - len(out))]
+        try:
+            for sock in sockets:
+                sock.bind(("127.0.0.1", 0))
+            ports = [int(sock.getsockname()[1]) for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+        out += [p for p in ports if p not in _GIVEN]
+        _GIVEN.update(ports)
+    return out
 
 
 @dataclass

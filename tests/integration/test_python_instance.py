@@ -164,6 +164,9 @@ async def test_small_tensors_travel_inline_and_larger_ones_through_the_rings(
             assert (ref.inline is not None, ref.pos >= 0) == (inline, not inline), (n, ref)
             (out_ref,) = [o for o in done[0].responses[0].outputs if o.name == "OUTPUT"]
             assert (out_ref.inline is not None) == inline, (n, out_ref.pos)
+            # META, a small BYTES output (a JSON string), goes inline and decodes
+            (meta_ref,) = [o for o in done[0].responses[0].outputs if o.name == "META"]
+            assert meta_ref.inline is not None and meta(resp)["name"] == "a_0_0"
 
 
 async def test_each_model_sees_its_own_utils(tmp_path: Path) -> None:

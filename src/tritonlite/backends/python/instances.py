@@ -289,7 +289,7 @@ class PythonInstance:
         msgs = []
         for job in batch:
             key = next(_keys)
-            refs = [self._ring_ref(t) for t in job.inputs]  # ring full: inline in the frame
+            refs = [self._ring_ref(t) for t in job.inputs]  # small or ring full: inline
             r = job.request
             msgs.append(
                 ipc.RequestMsg(

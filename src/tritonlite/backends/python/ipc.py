@@ -233,7 +233,9 @@ class FrameParser:
                     break
                 start = pos + HEADER_SIZE
                 msg = pickle.loads(mv[start : start + n])
-                if type(msg) is tuple:  # a flattened message (a NamedTuple's type differs)
+                # Every message class is a NamedTuple, so a plain tuple is one that
+                # encode() flattened (its first item is the tag).
+                if type(msg) is tuple:
                     msg = _UNFLATTEN[msg[0]](msg)
                 out.append(msg)
                 pos = start + n

@@ -87,6 +87,7 @@ class PriorityQueue:
         self.default_policy = default_policy or QueuePolicy()
         self.level_policies = dict(level_policies or {})
         self.levels: dict[int, _Level] = {}
+        self._size = 0  # entries in every level: the batcher asks per batch
 
     @classmethod
     def from_config(cls, dynamic_batching: Any) -> PriorityQueue:
@@ -105,10 +106,7 @@ class PriorityQueue:
         return priority
 
     def __len__(self) -> int:
-        return sum(len(level) for level in self.levels.values())
-
-    def __bool__(self) -> bool:  # the batcher asks once per batch: cheaper than __len__
-        return any(level.waiting or level.delayed for level in self.levels.values())
+        return self._size
 
     def push(self, job: ScheduledRequest, arrival_ns: int, shape_key: Hashable = None) -> None:
         """Queue ``job`` or raise UNAVAILABLE when its level is full."""
@@ -124,6 +122,7 @@ class PriorityQueue:
                 f"{request_prefix(job.request.id)}{QUEUE_FULL}")
         deadline = policy.deadline_ns(arrival_ns, job.request.timeout_us)
         level.waiting.append(Entry(job, arrival_ns, deadline, shape_key))
+        self._size += 1
 
     def expire(self, now_ns: int) -> list[ScheduledRequest]:
         """Apply the timeouts: return the rejected jobs (removed), move delayed ones."""
@@ -143,6 +142,7 @@ class PriorityQueue:
                 else:
                     keep.append(e)
             level.waiting = keep
+        self._size -= len(rejected)
         return rejected
 
     def entries(self) -> Iterator[Entry]:
@@ -158,6 +158,7 @@ class PriorityQueue:
             for q in (level.waiting, level.delayed):
                 while q and len(out) < count:
                     out.append(q.popleft())
+        self._size -= len(out)
         return out
 
     def remove(self, job: ScheduledRequest) -> bool:
@@ -166,6 +167,7 @@ class PriorityQueue:
                 for e in q:
                     if e.job is job:
                         q.remove(e)
+                        self._size -= 1
                         return True
         return False
 

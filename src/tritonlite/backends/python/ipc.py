@@ -9,13 +9,13 @@ Messages are small typed NamedTuples (immutable, and about three times cheaper t
 than slotted dataclasses: this is the per-request hot path). The per-request ones
 (Execute, BatchDone, Response) travel as plain tuples with a tag (:func:`encode`): pickle
 then needs no class lookups or ``__getnewargs__`` calls, which halves their cost (measured:
-about 6 µs less per message pair, 2 µs less per decoupled response). Tensor bytes are
-*not* in them: a
-:class:`TensorRef` points into a shared-memory ring (``pos``/``nbytes``). A tensor travels
-inline (``inline``) when it is small (at most :data:`INLINE_MAX_BYTES`: copying a few bytes
-through the frame costs less than a ring region's write, claim and release on both sides)
-or when the ring is full. Both sides import this module, so it imports nothing from the
-server or from frontends.
+about 6 µs less per message pair, 2 µs less per decoupled response).
+
+Tensor bytes are *not* in the messages: a :class:`TensorRef` points into a shared-memory
+ring (``pos``/``nbytes``). A tensor travels inline (``inline``) when it is small (at most
+:data:`INLINE_MAX_BYTES`: copying a few bytes through the frame costs less than a ring
+region's write, claim and release on both sides) or when the ring is full. Both sides
+import this module, so it imports nothing from the server or from frontends.
 """
 
 from __future__ import annotations
@@ -179,6 +179,10 @@ MAIN_CHANNEL = (InitMsg, ExecuteMsg, ShutdownMsg)
 # ---- framing ----------------------------------------------------------------------------
 _new = tuple.__new__  # builds a NamedTuple from its fields without a Python-level __new__
 _EXECUTE, _BATCH_DONE, _RESPONSE = 1, 2, 3
+# The flat forms below address fields by position (tests/unit/backends/python/test_ipc.py
+# round-trips every field); these are the positions they rely on.
+assert RequestMsg._fields[7:] == ("inputs",)
+assert ResponseMsg._fields[1] == "outputs" and BatchDoneMsg._fields[1] == "responses"
 
 
 def _flat_response(r: ResponseMsg) -> tuple[Any, ...]:

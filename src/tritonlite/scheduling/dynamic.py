@@ -203,13 +203,7 @@ class DynamicBatcher:
     def _pass(self, now: int) -> None:
         for job in self.queue.expire(now):
             job.sink(error_response(job, ErrorKind.UNAVAILABLE, TIMEOUT_EXPIRED))
-        wake: int | None = None
-        queue, pool = self.queue, self.pool
-        if self.max_batch_size == 1:  # a batch of one is full at once: no delay applies
-            while queue and (inst := pool.take(self.depth)) is not None:
-                self._dispatch(inst, [e.job for e in queue.pop(1)], now)
-        else:
-            wake = self._batches(now)
+        wake = self._batches(now)
         deadline = self.queue.next_deadline()
         if deadline is not None:
             deadline += 1  # a request expires once the clock is past its deadline
@@ -217,8 +211,13 @@ class DynamicBatcher:
         self._arm(wake)
 
     def _batches(self, now: int) -> int | None:
-        """Send every batch ``form_batch`` allows now; the time to look again, if any."""
+        """Send every batch that may go now (``form_batch`` decides, except for a batch of
+        one); the time to look again, if any."""
         queue, pool = self.queue, self.pool
+        if self.max_batch_size == 1:  # a batch of one is full at once: no delay applies
+            while queue and (inst := pool.take(self.depth)) is not None:
+                self._dispatch(inst, [e.job for e in queue.pop(1)], now)
+            return None
         while queue and (pool.idle or pool.least_loaded(self.depth)):
             entries = itertools.islice(queue.entries(), self.max_batch_size + 1)
             decision = form_batch(

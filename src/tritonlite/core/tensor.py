@@ -128,18 +128,14 @@ _NUMPY: dict[DataType, np.dtype[Any]] = {
     DataType.BYTES: np.dtype(np.object_),
 }
 _FROM_NUMPY: dict[np.dtype[Any], DataType] = {v: k for k, v in _NUMPY.items()}
-_CODE: dict[DataType, int] = {dt: n for n, dt in enumerate(DataType, 1)}
-_BY_CODE: dict[int, DataType] = {n: dt for dt, n in _CODE.items()}
-_ITEMSIZE: dict[DataType, int] = {
-    k: (0 if k is DataType.BYTES else v.itemsize) for k, v in _NUMPY.items()
-}
-_ITEMSIZE[DataType.BF16] = 2
-_BY_NAME: dict[str, DataType] = {dt.value: dt for dt in DataType}
-for _dt in DataType:
+for _code, _dt in enumerate(DataType, 1):
     _dt._np = _NUMPY.get(_dt)
-    _dt._code = _CODE[_dt]
-    _dt._itemsize = _ITEMSIZE[_dt]
-del _dt
+    _dt._code = _code
+    _dt._itemsize = (0 if _dt is DataType.BYTES else 2 if _dt is DataType.BF16
+                     else _NUMPY[_dt].itemsize)
+del _code, _dt
+_BY_CODE: dict[int, DataType] = {dt.code: dt for dt in DataType}
+_BY_NAME: dict[str, DataType] = {dt.value: dt for dt in DataType}
 
 
 def element_count(shape: Sequence[int]) -> int:

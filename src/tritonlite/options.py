@@ -36,11 +36,11 @@ class ServerOptions:
     grpc_port: int = _opt(8001, "gRPC port (0: any free port).")
     grpc_address: str = _opt("0.0.0.0", "gRPC bind address.")
     grpc_server: str = _opt(
-        "auto", "auto | threaded (grpcio's thread-pool server bridged to the loop) | aio "
-        "(grpc.aio on the server's loop). auto: threaded when the server has one CPU to "
-        "itself (affinity or cgroup quota), aio when it has more; measured (bench/), "
-        "threaded serves 1.5-2.4x more small requests on one core, aio up to 1.15x more "
-        "with a second core.", choices=("auto", "threaded", "aio"))
+        "auto", "auto | native (tritonlite's own HTTP/2 transport on the server's loop) | "
+        "threaded (grpcio's thread-pool server bridged to the loop) | aio (grpc.aio on the "
+        "loop). auto is native: measured (bench/), it spends about a third of grpcio's CPU "
+        "per small call. The grpcio shapes alone apply the keepalive enforcement options.",
+        choices=("auto", "native", "threaded", "aio"))
     allow_http: bool = _opt(True, "Serve the HTTP/REST protocol.")
     http_port: int = _opt(8000, "HTTP port (0: any free port).")
     http_address: str = _opt("0.0.0.0", "HTTP bind address.")

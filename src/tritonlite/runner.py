@@ -21,7 +21,7 @@ from typing import Protocol
 from tritonlite.core.registry import Registry
 from tritonlite.core.server import InferenceServer
 from tritonlite.core.settings import LogSettings, ServerSettings
-from tritonlite.cpu_policy import available_cpus, no_wakeup_preemption
+from tritonlite.cpu_policy import no_wakeup_preemption
 from tritonlite.model_control import ModelControl
 from tritonlite.model_factory import ModelFactory
 from tritonlite.options import ServerOptions
@@ -37,23 +37,15 @@ class Frontend(Protocol):
 FrontendFactory = Callable[[InferenceServer, ServerOptions], tuple[str, str, Frontend]]
 
 
-#: ``--grpc-server auto`` picks the thread-pool server up to this many CPUs.
-THREAD_POOL_MAX_CPUS = 1.5
+def grpc_shape(shape: str) -> str:
+    """The gRPC server shape ``--grpc-server shape`` means (``frontends/grpc/server.py``).
 
-
-def grpc_thread_pool(shape: str, cpus: float | None = None) -> bool:
-    """Whether ``--grpc-server shape`` means grpcio's thread-pool server (else grpc.aio).
-
-    ``auto`` decides by measurement (``bench/``, A/B of the two shapes): on one core the
-    thread-pool server serves 1.5-2.4x more small concurrent requests, sequence steps and
-    tiny batches (gRPC's work stays off the event loop, which then gets requests in
-    bursts), while aio is 5-7% faster on decoupled streams. With a second core the order
-    turns: aio 1.04x on small requests, 1.15x on sequences and decoupled streams, 1.1x on
-    a two-instance model (its pool threads no longer contend for the GIL across cores).
+    ``auto`` is ``native``, by measurement (``bench/``): pinned to one core, the native
+    transport spends about a third of grpcio's CPU per small call, and with two cores it
+    still leads (grpcio's thread-pool server was 1.5-2.4x ahead of grpc.aio on one core,
+    grpc.aio up to 1.15x ahead on two).
     """
-    if shape == "auto":
-        return (available_cpus() if cpus is None else cpus) <= THREAD_POOL_MAX_CPUS
-    return shape == "threaded"
+    return "native" if shape == "auto" else shape
 
 
 def _grpc(server: InferenceServer, opts: ServerOptions, *,
@@ -62,7 +54,7 @@ def _grpc(server: InferenceServer, opts: ServerOptions, *,
 
     return ("GRPCInferenceService", opts.grpc_address,
             GrpcFrontend(server, address=opts.grpc_address, port=opts.grpc_port,
-                         settings=settings, threaded=grpc_thread_pool(opts.grpc_server),
+                         settings=settings, shape=grpc_shape(opts.grpc_server),
                          header_forward_pattern=opts.grpc_header_forward_pattern))
 
 

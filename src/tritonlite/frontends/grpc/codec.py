@@ -482,6 +482,12 @@ def _encode_response_parts(
     return parts
 
 
+def encode_infer_response_parts(response: InferenceResponse) -> list[bytes | memoryview]:
+    """:func:`encode_infer_response` as pieces to send one after the other, so the output
+    tensors' bytes are written out without first being joined into one buffer."""
+    return _encode_response_parts(response, None, response.model_name, response.model_version)
+
+
 def encode_infer_response(response: InferenceResponse) -> bytes:
     """A successful response -> serialized ``ModelInferResponse`` (outputs in
     ``raw_output_contents``, which is what tritonclient reads)."""

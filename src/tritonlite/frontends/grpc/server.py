@@ -1,10 +1,14 @@
-"""The gRPC endpoint carrying ``inference.GRPCInferenceService`` and ``grpc.health.v1.Health``:
-grpcio's thread-pool server bridged to the event loop (``threaded=True``, ``threaded.py``),
-or a grpc.aio server on the loop. The server picks by the CPUs it has
-(``--grpc-server auto``, ``runner.grpc_thread_pool``, where the measurements are): on one
-core the thread-pool server serves 1.5-2.4x more small concurrent requests; with a second
-core grpc.aio is as fast or faster. Under the thread-pool server each open stream holds one
-of up to ``max_workers`` threads.
+"""The gRPC endpoint carrying ``inference.GRPCInferenceService`` and ``grpc.health.v1.Health``,
+in one of three shapes (``--grpc-server``, ``runner.grpc_shape``):
+
+- ``native`` (the default): tritonlite's own HTTP/2 transport on the server's event loop
+  (``native.py`` over ``http2.py``), several times cheaper per call than grpcio;
+- ``threaded``: grpcio's thread-pool server bridged to the loop (``threaded.py``); each
+  open stream holds one of up to ``max_workers`` threads;
+- ``aio``: a grpc.aio server on the loop.
+
+The grpcio shapes stay for what only grpcio does: its keepalive enforcement and
+connection-age options (``KeepAliveOptions``) apply to them alone.
 
 Channel options follow Triton's gRPC server (``src/grpc/grpc_server.cc``): messages up to
 ``INT_MAX`` bytes both ways, SO_REUSEPORT off unless asked for, and Triton's keepalive
@@ -25,6 +29,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from tritonlite.core.interfaces import ServerApi
 from tritonlite.core.settings import ServerSettings
+from tritonlite.frontends.grpc.native import NativeGrpcServer
 from tritonlite.frontends.grpc.service import (
     SERVICE_NAME,
     HealthServicer,
@@ -33,7 +38,10 @@ from tritonlite.frontends.grpc.service import (
 )
 from tritonlite.frontends.grpc.threaded import ThreadedGrpcServer
 
-__all__ = ["GrpcFrontend", "KeepAliveOptions"]
+__all__ = ["SHAPES", "GrpcFrontend", "KeepAliveOptions"]
+
+#: The values of ``--grpc-server`` besides ``auto`` (see the module doc).
+SHAPES = ("native", "threaded", "aio")
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +108,7 @@ class GrpcFrontend:
         health_watch_interval: float = 1.0,
         settings: ServerSettings | None = None,
         header_forward_pattern: str = "",
-        threaded: bool = True,
+        shape: str = "native",
         max_workers: int = 1024,
     ) -> None:
         self.server = server
@@ -113,9 +121,12 @@ class GrpcFrontend:
         self.servicer = InferenceServicer(server, settings, pattern)
         self.health = HealthServicer(server, watch_interval=health_watch_interval)
         self._grpc_server: grpc.aio.Server | None = None
-        self.threaded = threaded
+        if shape not in SHAPES:
+            raise ValueError(f"unknown gRPC server shape {shape!r}")
+        self.shape = shape
         self.max_workers = max_workers
         self._threaded: ThreadedGrpcServer | None = None
+        self._native: NativeGrpcServer | None = None
 
     def channel_options(self) -> list[tuple[str, int]]:
         return [
@@ -127,10 +138,12 @@ class GrpcFrontend:
 
     async def start(self) -> int:
         """Bind and start serving; returns the bound port."""
-        if self._grpc_server is not None or self._threaded is not None:
+        if self._grpc_server or self._threaded or self._native:
             raise RuntimeError("GrpcFrontend already started")
-        if self.threaded:
+        if self.shape == "threaded":
             return self._start_threaded()
+        if self.shape == "native":
+            return await self._start_native()
         grpc_server = grpc.aio.server(options=self.channel_options())
         handlers = method_handlers(self.servicer)
         grpc_server.add_generic_rpc_handlers(
@@ -156,6 +169,20 @@ class GrpcFrontend:
             raise OSError(f"failed to bind the gRPC endpoint to {target}")
         return bound
 
+    async def _start_native(self) -> int:
+        native = NativeGrpcServer(self.server, self.servicer,
+                                  health_watch_interval=self.health._watch_interval,
+                                  max_message_bytes=self.max_message_bytes)
+        target = _host_port(self.address, self.port)
+        try:
+            bound = await native.start(self.address, self.port, reuse_port=self.reuse_port)
+        except OSError as exc:
+            raise OSError(f"failed to bind the gRPC endpoint to {target}: {exc}") from exc
+        self._native = native
+        self.port = bound
+        logger.info("Started GRPCInferenceService at %s", _host_port(self.address, bound))
+        return bound
+
     def _start_threaded(self) -> int:
         threaded = ThreadedGrpcServer(self.server, self.servicer, asyncio.get_running_loop(),
                                       self.channel_options(), self.max_workers,
@@ -169,6 +196,9 @@ class GrpcFrontend:
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting RPCs; running ones get ``grace`` seconds, then are cancelled."""
+        native, self._native = self._native, None
+        if native is not None:
+            await native.stop(grace)
         threaded, self._threaded = self._threaded, None
         if threaded is not None:
             await asyncio.get_running_loop().run_in_executor(None, threaded.stop, grace)

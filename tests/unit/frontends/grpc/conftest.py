@@ -19,12 +19,12 @@ from grpc_fake_server import FakeServer, RunningFrontend
 from tritonlite.frontends.grpc.server import GrpcFrontend
 
 
-@pytest.fixture(params=["aio", "threaded"])
+@pytest.fixture(params=["native", "aio", "threaded"])
 def grpc_frontend(request: pytest.FixtureRequest) -> Iterator[RunningFrontend]:
     """The frontend on a fake core, in each server shape (``--grpc-server``)."""
     fake = FakeServer()
     frontend = GrpcFrontend(fake, address="127.0.0.1", port=0, health_watch_interval=0.05,
-                            threaded=request.param == "threaded")
+                            shape=request.param)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="grpc-frontend", daemon=True)
     thread.start()

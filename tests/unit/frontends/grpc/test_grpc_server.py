@@ -14,13 +14,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tritonlite.frontends.grpc.server import GrpcFrontend, KeepAliveOptions
 
-# Both server shapes (``--grpc-server``): True is grpcio's thread-pool server.
-SHAPES = pytest.mark.parametrize("threaded", [False, True], ids=["aio", "threaded"])
+# Every server shape (``--grpc-server``).
+SHAPES = pytest.mark.parametrize("shape", ["native", "aio", "threaded"])
 
 
 @SHAPES
-async def test_start_returns_the_bound_port_and_stop_is_idempotent(threaded: bool) -> None:
-    frontend = GrpcFrontend(FakeServer(), address="127.0.0.1", port=0, threaded=threaded)
+async def test_start_returns_the_bound_port_and_stop_is_idempotent(shape: str) -> None:
+    frontend = GrpcFrontend(FakeServer(), address="127.0.0.1", port=0, shape=shape)
     port = await frontend.start()
     assert port > 0 and frontend.port == port
     with pytest.raises(RuntimeError, match="already started"):
@@ -32,13 +32,13 @@ async def test_start_returns_the_bound_port_and_stop_is_idempotent(threaded: boo
 
 
 @SHAPES
-async def test_port_in_use_is_an_os_error(threaded: bool) -> None:
+async def test_port_in_use_is_an_os_error(shape: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         frontend = GrpcFrontend(FakeServer(), address="127.0.0.1", port=port,
-                                threaded=threaded)
+                                shape=shape)
         with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
             await frontend.start()
 
@@ -57,9 +57,9 @@ def test_channel_options_follow_triton() -> None:
 
 
 @SHAPES
-async def test_stop_cancels_watches_and_streams_after_the_grace_period(threaded: bool) -> None:
+async def test_stop_cancels_watches_and_streams_after_the_grace_period(shape: str) -> None:
     fake = FakeServer()
-    frontend = GrpcFrontend(fake, address="127.0.0.1", port=0, threaded=threaded)
+    frontend = GrpcFrontend(fake, address="127.0.0.1", port=0, shape=shape)
     port = await frontend.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())

@@ -7,20 +7,22 @@ import asyncio
 import threading
 
 import numpy as np
+import pytest
 import tritonclient.grpc as grpcclient
 from http_fake_server import FakeServer
 
 from tritonlite.frontends.grpc.server import GrpcFrontend
 
 
-def test_grpc_metadata_is_forwarded() -> None:
+@pytest.mark.parametrize("shape", ["native", "aio", "threaded"])
+def test_grpc_metadata_is_forwarded(shape: str) -> None:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     fake = FakeServer()
-    # grpc.aio shape (the threaded shape's ModelInfer is wired separately).
+    # Each shape wires ModelInfer its own way; the streams share the servicer's code.
     frontend = GrpcFrontend(fake, address="127.0.0.1", port=0, header_forward_pattern="^x-fw",
-                            threaded=False)
+                            shape=shape)
     port = asyncio.run_coroutine_threadsafe(frontend.start(), loop).result(timeout=10)
     client = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
     try:

@@ -1,0 +1,341 @@
+"""The gRPC endpoint on tritonlite's own HTTP/2 transport (``http2.py``), on the event loop.
+
+``--grpc-server native`` (what ``auto`` picks): every RPC of ``inference.GRPCInferenceService``
+and ``grpc.health.v1.Health`` is served by the connection protocols on the server's loop,
+so a call never changes thread. ModelInfer goes from the decoded request straight to
+``ServerApi.submit`` and answers from the response callback, with no task at all;
+ModelStreamInfer and the other RPCs run the same ``InferenceServicer`` coroutines as the
+grpcio shapes, with a small stand-in for grpc.aio's servicer context. So the protocol
+logic (decoding, status codes, stream semantics) exists once, in ``service.py``.
+
+Deadlines: a call whose ``grpc-timeout`` passes is cancelled in the core (a model sees
+``request.is_cancelled()``) and ends with DEADLINE_EXCEEDED, "Deadline Exceeded".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health_pb2
+
+from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.interfaces import ServerApi
+from tritonlite.core.types import InferenceResponse
+from tritonlite.frontends.grpc.codec import (
+    WireInferRequest,
+    encode_infer_response_parts,
+    parse_infer_request,
+)
+from tritonlite.frontends.grpc.errors import status_code
+from tritonlite.frontends.grpc.http2 import Connection, StatusCode, Stream
+from tritonlite.frontends.grpc.service import (
+    _RPCS,
+    SERVICE_NAME,
+    InferenceServicer,
+    health_status,
+)
+
+__all__ = ["NativeGrpcServer"]
+
+logger = logging.getLogger(__name__)
+
+_DESERIALIZE_FAILED = "Exception deserializing request!"
+_HEALTH = "/grpc.health.v1.Health/"
+
+
+class _Abort(grpc.aio.AbortError):  # type: ignore[misc]
+    """Raised by :meth:`_Context.abort`; the call then ends with this status."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+class _Context:
+    """The part of ``grpc.aio.ServicerContext`` the servicer uses."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+
+    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        return tuple(self._stream.metadata())
+
+    async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
+        raise _Abort(code, details)
+
+
+def _code(code: grpc.StatusCode) -> int:
+    return int(code.value[0])
+
+
+class _Call:
+    """A running call's cancellation: the work to stop and the deadline timer."""
+
+    __slots__ = ("stop_work", "stream", "timer")
+
+    def __init__(self, stream: Stream, loop: asyncio.AbstractEventLoop) -> None:
+        self.stream = stream
+        self.stop_work: Callable[[], Any] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        if stream.timeout is not None:
+            self.timer = loop.call_later(stream.timeout, self._expired)
+        stream.on_cancel = self.cancel
+
+    def cancel(self) -> None:
+        """The call ended early (client reset, connection lost, server stopping)."""
+        if self.timer is not None:
+            self.timer.cancel()
+        stop, self.stop_work = self.stop_work, None
+        if stop is not None:
+            stop()
+
+    def finish(self, code: int = StatusCode.OK, message: str = "") -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.stop_work = None
+        self.stream.finish(code, message)
+
+    def _expired(self) -> None:
+        self.timer = None
+        stop, self.stop_work = self.stop_work, None
+        self.stream.finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        if stop is not None:
+            stop()
+
+
+class NativeGrpcServer:
+    """Serves ``servicer`` (and the health service) over ``http2.Connection``s."""
+
+    def __init__(self, server: ServerApi, servicer: InferenceServicer, *,
+                 health_watch_interval: float = 1.0,
+                 max_message_bytes: int = 2**31 - 1) -> None:
+        self._server = server
+        self._servicer = servicer
+        self._watch_interval = health_watch_interval
+        self._max_message_bytes = max_message_bytes
+        self._listener: asyncio.base_events.Server | None = None
+        self._connections: set[Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._routes: dict[str, Callable[[Stream], None]] = {}
+        prefix = f"/{SERVICE_NAME}/"
+        for name, (streaming, deserializer, serializer) in _RPCS.items():
+            if name == "ModelInfer":
+                self._routes[prefix + name] = self._model_infer
+            elif name == "ModelStreamInfer":
+                self._routes[prefix + name] = self._model_stream_infer
+            else:
+                assert not streaming
+                self._routes[prefix + name] = self._unary_route(
+                    getattr(servicer, name), deserializer, serializer)
+        self._routes[_HEALTH + "Check"] = self._unary_route(
+            self._health_check, health_pb2.HealthCheckRequest.FromString,
+            health_pb2.HealthCheckResponse.SerializeToString)
+        self._routes[_HEALTH + "Watch"] = self._health_watch
+
+    # ------------------------------------------------------------------- life cycle
+
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Listen on ``host:port``; returns the bound port. OSError if that fails."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._listener = await loop.create_server(
+            self._connection, host.strip("[]"), port, reuse_port=reuse_port or None,
+            backlog=1024)
+        return int(self._listener.sockets[0].getsockname()[1])
+
+    def _connection(self) -> Connection:
+        conn = Connection(self._open, max_message_bytes=self._max_message_bytes,
+                          on_close=self._connections.discard)
+        self._connections.add(conn)
+        return conn
+
+    async def stop(self, grace: float | None) -> None:
+        """Stop accepting; running calls get ``grace`` seconds, then are cancelled."""
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        listener.close()
+        for conn in list(self._connections):
+            conn.go_away()
+        if grace:
+            deadline = asyncio.get_running_loop().time() + grace
+            while (any(conn.active_streams for conn in self._connections)
+                   and asyncio.get_running_loop().time() < deadline):
+                await asyncio.sleep(0.01)
+        for conn in list(self._connections):
+            conn.abort()
+        self._connections.clear()
+        await listener.wait_closed()
+
+    # ------------------------------------------------------------------- routing
+
+    def _open(self, stream: Stream) -> None:
+        route = self._routes.get(stream.path)
+        if route is None:
+            stream.finish(StatusCode.UNIMPLEMENTED, "Method not found!")
+            return
+        route(stream)
+
+    def _unary_route(self, method: Callable[[Any, Any], Any],
+                     deserializer: Callable[[bytes], Any],
+                     serializer: Callable[[Any], bytes]) -> Callable[[Stream], None]:
+        loop_task = self._task
+
+        def open_call(stream: Stream) -> None:
+            call = _Call(stream, self._loop or asyncio.get_running_loop())
+
+            def on_message(data: Any) -> None:
+                stream.on_message = None  # a unary call reads one message
+                try:
+                    request = deserializer(bytes(data))
+                except Exception:
+                    call.finish(StatusCode.INTERNAL, _DESERIALIZE_FAILED)
+                    return
+                task = loop_task(self._run_unary(call, method, request, serializer))
+                call.stop_work = task.cancel
+
+            stream.on_message = on_message
+            stream.on_half_close = lambda: _missing_message(call)
+
+        return open_call
+
+    def _task(self, coro: Any) -> asyncio.Task[Any]:
+        return (self._loop or asyncio.get_running_loop()).create_task(coro)
+
+    async def _run_unary(self, call: _Call, method: Callable[[Any, Any], Any], request: Any,
+                         serializer: Callable[[Any], bytes]) -> None:
+        try:
+            response = await method(request, _Context(call.stream))
+            data = serializer(response)
+        except _Abort as exc:
+            call.finish(_code(exc.code), exc.details)
+            return
+        except asyncio.CancelledError:
+            return
+        except Exception as exc:
+            logger.exception("unexpected error in %s", call.stream.path)
+            call.finish(StatusCode.UNKNOWN, f"Unexpected error: {type(exc).__name__}: {exc}")
+            return
+        call.stream.send_message(data)
+        call.finish()
+
+    # ------------------------------------------------------------------- inference
+
+    def _model_infer(self, stream: Stream) -> None:
+        call = _Call(stream, self._loop or asyncio.get_running_loop())
+
+        def on_message(data: Any) -> None:
+            stream.on_message = None
+            self._start_infer(call, data)
+
+        stream.on_message = on_message
+        stream.on_half_close = lambda: _missing_message(call)
+
+    def _start_infer(self, call: _Call, data: Any) -> None:
+        servicer = self._servicer
+        try:
+            wire = parse_infer_request(data)
+        except DecodeError:
+            call.finish(StatusCode.INTERNAL, _DESERIALIZE_FAILED)
+            return
+        try:
+            request = servicer._decode(wire, unary=True)
+            servicer.add_forwarded_headers(request, _Context(call.stream))
+        except InferenceServerError as exc:
+            call.finish(_code(status_code(exc)), exc.message)
+            return
+
+        def sink(response: InferenceResponse) -> None:
+            if not response.final or call.stream.closed:
+                return
+            error = response.error
+            if error is not None:
+                call.finish(_code(status_code(error)), error.message)
+                return
+            try:
+                parts = encode_infer_response_parts(response)
+            except Exception as exc:
+                logger.exception("unexpected error encoding a ModelInfer response")
+                call.finish(StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+                return
+            call.stream.send_message(parts)
+            call.finish()
+
+        try:
+            cancel = self._server.submit(request, sink)
+        except InferenceServerError as exc:
+            call.finish(_code(status_code(exc)), exc.message)
+            return
+        except Exception as exc:
+            logger.exception("unexpected error in ModelInfer")
+            error = InferenceServerError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+            call.finish(_code(status_code(error)), error.message)
+            return
+        if not call.stream.closed:
+            call.stop_work = cancel
+
+    def _model_stream_infer(self, stream: Stream) -> None:
+        call = _Call(stream, self._loop or asyncio.get_running_loop())
+        inbox: asyncio.Queue[WireInferRequest | None] = asyncio.Queue()
+
+        async def incoming() -> AsyncIterator[WireInferRequest]:
+            while (wire := await inbox.get()) is not None:
+                yield wire
+
+        def on_message(data: Any) -> None:
+            try:
+                inbox.put_nowait(parse_infer_request(data))
+            except DecodeError:
+                call.cancel()
+                call.finish(StatusCode.INTERNAL, _DESERIALIZE_FAILED)
+
+        def emit(message: bytes | None) -> None:
+            if message is None:
+                call.finish()
+            else:
+                stream.send_message(message)
+
+        stream.on_message = on_message
+        stream.on_half_close = lambda: inbox.put_nowait(None)
+        forwarded = self._servicer._forwarded(_Context(stream))  # type: ignore[arg-type]
+        task = self._task(self._servicer._read_stream(incoming(), emit, forwarded))
+        call.stop_work = task.cancel
+
+    # ------------------------------------------------------------------- health
+
+    async def _health_check(self, request: Any, context: Any) -> health_pb2.HealthCheckResponse:
+        return health_pb2.HealthCheckResponse(status=health_status(self._server))
+
+    def _health_watch(self, stream: Stream) -> None:
+        call = _Call(stream, self._loop or asyncio.get_running_loop())
+
+        def on_message(data: Any) -> None:
+            stream.on_message = None
+            call.stop_work = self._task(self._watch(stream)).cancel
+
+        stream.on_message = on_message
+
+    async def _watch(self, stream: Stream) -> None:
+        # ServerApi has no readiness events, so changes are noticed on a timer.
+        last = None
+        while not stream.closed:
+            status = health_status(self._server)
+            if status != last:
+                stream.send_message(
+                    health_pb2.HealthCheckResponse(status=status).SerializeToString())
+                last = status
+            await asyncio.sleep(self._watch_interval)
+
+
+def _missing_message(call: _Call) -> None:
+    """The client half-closed a unary call without sending its request."""
+    if call.stream.on_message is not None:
+        call.finish(StatusCode.INTERNAL, "Missing request message")

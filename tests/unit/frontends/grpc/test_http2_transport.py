@@ -1,0 +1,441 @@
+"""The native gRPC transport (``http2.py``) at the frame level, where grpcio's client never
+goes: flow control both ways, split and padded frames, CONTINUATION, pings, resets,
+deadlines, compression, malformed input. A raw HTTP/2 client speaks to a native
+``GrpcFrontend`` over the fake core; the server must answer exactly and keep serving."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import hpack
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+from grpc_fake_server import FakeServer
+from tritonclient.grpc import service_pb2
+
+from tritonlite.frontends.grpc import http2
+from tritonlite.frontends.grpc.server import GrpcFrontend
+
+SERVICE = "/inference.GRPCInferenceService/"
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
+    0, 1, 3, 4, 6, 7, 8, 9)
+
+
+@dataclass
+class Running:
+    port: int
+    fake: FakeServer
+    loop: asyncio.AbstractEventLoop
+
+
+@pytest.fixture
+def native() -> Iterator[Running]:
+    fake = FakeServer()
+    frontend = GrpcFrontend(fake, address="127.0.0.1", port=0, shape="native",
+                            max_message_bytes=1 << 20)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    port = asyncio.run_coroutine_threadsafe(frontend.start(), loop).result(timeout=10)
+    try:
+        yield Running(port, fake, loop)
+    finally:
+        fake.release_slow.set()
+        asyncio.run_coroutine_threadsafe(frontend.stop(0.2), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+def frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
+    return struct.pack(">I", len(payload))[1:] + bytes((ftype, flags)) + struct.pack(
+        ">I", stream_id) + payload
+
+
+@dataclass
+class Frame:
+    type: int
+    flags: int
+    stream: int
+    payload: bytes
+
+
+@dataclass
+class Client:
+    """A raw HTTP/2 client: sends what a test says, reads frames back."""
+
+    sock: socket.socket
+    encoder: hpack.Encoder = field(default_factory=hpack.Encoder)
+    decoder: hpack.Decoder = field(default_factory=hpack.Decoder)
+    buf: bytes = b""
+
+    @classmethod
+    def connect(cls, port: int, *, window: int | None = None) -> Client:
+        """``window``: the client's stream window, and the connection window stays at
+        the default 65535; without it both are ~1 GiB (the client never stalls)."""
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        big = 1 << 30
+        settings = struct.pack(">HI", 4, big if window is None else window)
+        opening = http2.PREFACE + frame(SETTINGS, 0, 0, settings)
+        if window is None:
+            opening += frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", big))
+        sock.sendall(opening)
+        return cls(sock)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def headers_block(self, method: str, *, timeout: str | None = None,
+                      content_type: str = "application/grpc", verb: str = "POST",
+                      extra: tuple[tuple[str, str], ...] = ()) -> bytes:
+        headers = [(":method", verb), (":scheme", "http"), (":path", SERVICE + method),
+                   (":authority", "localhost"), ("content-type", content_type),
+                   ("te", "trailers"), *extra]
+        if timeout is not None:
+            headers.append(("grpc-timeout", timeout))
+        return self.encoder.encode(headers)
+
+    def call(self, stream_id: int, method: str, message: bytes, **kw: object) -> None:
+        self.send(frame(HEADERS, 0x4, stream_id, self.headers_block(method, **kw))
+                  + frame(DATA, 0x1, stream_id, grpc_message(message)))
+
+    def read_frame(self, timeout: float = 5) -> Frame:
+        self.sock.settimeout(timeout)
+        while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        n = int.from_bytes(self.buf[:3], "big")
+        f = Frame(self.buf[3], self.buf[4], int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF,
+                  self.buf[9:9 + n])
+        self.buf = self.buf[9 + n:]
+        return f
+
+    def frames_until(self, stop: object, timeout: float = 5) -> list[Frame]:
+        """Frames (answering nothing) until ``stop(frame)`` is true."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            f = self.read_frame(max(0.01, deadline - time.monotonic()))
+            out.append(f)
+            if stop(f):  # type: ignore[operator]
+                return out
+
+    def response(self, stream_id: int) -> tuple[dict[str, str], bytes, dict[str, str]]:
+        """(headers, body of DATA frames, trailers) of one call (trailers-only: {})."""
+        heads: list[dict[str, str]] = []
+        body = b""
+        for f in self.frames_until(lambda f: f.stream == stream_id and f.type == HEADERS
+                                   and f.flags & 0x1):
+            if f.stream != stream_id:
+                continue
+            if f.type == HEADERS:
+                heads.append({k.decode(): v.decode()
+                              for k, v in self.decoder.decode(f.payload, raw=True)})
+            elif f.type == DATA:
+                body += f.payload
+        if len(heads) == 1:
+            return heads[0], body, heads[0]
+        return heads[0], body, heads[1]
+
+
+def grpc_message(data: bytes, compressed: bool = False) -> bytes:
+    return bytes((int(compressed),)) + len(data).to_bytes(4, "big") + data
+
+
+def infer_request(model: str = "echo", n: int = 4) -> bytes:
+    request = service_pb2.ModelInferRequest(model_name=model, id="r")
+    tensor = request.inputs.add(name="INPUT0", datatype="FP32", shape=[1, n])
+    del tensor
+    request.raw_input_contents.append(np.arange(n, dtype=np.float32).tobytes())
+    return request.SerializeToString()
+
+
+def decode_infer(body: bytes) -> service_pb2.ModelInferResponse:
+    assert body[0] == 0
+    assert int.from_bytes(body[1:5], "big") == len(body) - 5
+    return service_pb2.ModelInferResponse.FromString(body[5:])
+
+
+# ----------------------------------------------------------------------------- basics
+
+
+def test_settings_ping_and_a_unary_call(native: Running) -> None:
+    client = Client.connect(native.port)
+    first = client.read_frame()
+    assert first.type == SETTINGS and not first.flags & 1
+    client.send(frame(SETTINGS, 1, 0) + frame(PING, 0, 0, b"12345678"))
+    pong = client.frames_until(lambda f: f.type == PING)[-1]
+    assert (pong.flags, pong.payload) == (1, b"12345678")
+    client.call(1, "ModelInfer", infer_request())
+    headers, body, trailers = client.response(1)
+    assert headers[":status"] == "200" and headers["content-type"] == "application/grpc"
+    assert trailers["grpc-status"] == "0"
+    reply = decode_infer(body)
+    assert reply.model_name == "echo" and reply.id == "r"
+    assert np.frombuffer(reply.raw_output_contents[0], np.float32).tolist() == [0, 1, 2, 3]
+
+
+def test_a_message_split_over_padded_frames_and_reads(native: Running) -> None:
+    client = Client.connect(native.port)
+    message = grpc_message(infer_request(n=50_000))  # 200 KB: several frames
+    head = frame(HEADERS, 0x4 | 0x8, 1, b"\x03" + client.headers_block("ModelInfer") + b"pad")
+    frames = [head]
+    for i in range(0, len(message), 7_000):
+        chunk = message[i:i + 7_000]
+        last = i + 7_000 >= len(message)
+        frames.append(frame(DATA, 0x8 | (0x1 if last else 0), 1, b"\x02" + chunk + b"\0\0"))
+    wire = b"".join(frames)
+    for i in range(0, len(wire), 1_000):  # in small pieces, frame boundaries anywhere
+        client.send(wire[i:i + 1_000])
+    _, body, trailers = client.response(1)
+    assert trailers["grpc-status"] == "0"
+    out = np.frombuffer(decode_infer(body).raw_output_contents[0], np.float32)
+    assert out.tolist() == list(range(50_000))
+
+
+def test_headers_in_continuation_frames_and_metadata(native: Running) -> None:
+    client = Client.connect(native.port)
+    block = client.headers_block("ModelInfer", extra=(("x-note", "a" * 300),))
+    client.send(frame(HEADERS, 0, 1, block[:10]) + frame(CONTINUATION, 0, 1, block[10:20])
+                + frame(CONTINUATION, 0x4, 1, block[20:])
+                + frame(DATA, 0x1, 1, grpc_message(infer_request())))
+    _, _, trailers = client.response(1)
+    assert trailers["grpc-status"] == "0"
+
+
+def test_many_calls_on_one_connection_interleave(native: Running) -> None:
+    client = Client.connect(native.port)
+    ids = list(range(1, 41, 2))
+    client.send(b"".join(frame(HEADERS, 0x4, i, client.headers_block("ModelInfer"))
+                         for i in ids))
+    client.send(b"".join(frame(DATA, 0x1, i, grpc_message(infer_request())) for i in ids))
+    done = set()
+    for f in client.frames_until(lambda f: f.type == HEADERS and f.flags & 1
+                                 and done.add(f.stream) is None and len(done) == len(ids)):
+        assert f.type in (SETTINGS, HEADERS, DATA, WINDOW_UPDATE)
+    assert done == set(ids)
+
+
+# ----------------------------------------------------------------------- flow control
+
+
+def test_responses_wait_for_the_clients_window(native: Running) -> None:
+    client = Client.connect(native.port, window=1000)  # the client's stream window
+    n = 100_000  # 400 KB out: more than the connection's default 65535 too
+    client.call(1, "ModelInfer", infer_request(n=n))
+    frames = client.frames_until(lambda f: f.type == DATA and f.stream == 1)
+    body = b"".join(f.payload for f in frames if f.type == DATA)
+    with pytest.raises(TimeoutError):
+        client.read_frame(timeout=0.3)  # nothing more until the window opens
+    assert len(body) == 1000
+    client.send(frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 10_000_000)))
+    with pytest.raises(TimeoutError):  # then the connection window (65535) is spent
+        while True:
+            f = client.read_frame(timeout=0.3)
+            body += f.payload if f.type == DATA else b""
+    assert len(body) == 65535
+    client.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 10_000_000)))
+    _, rest, trailers = client.response(1)
+    assert trailers["grpc-status"] == "0"
+    out = np.frombuffer(decode_infer(body + rest).raw_output_contents[0], np.float32)
+    assert out.tolist() == list(range(n))
+
+
+def test_a_client_without_window_updates_is_never_sent_more(native: Running) -> None:
+    client = Client.connect(native.port, window=0)
+    client.call(1, "ModelInfer", infer_request())
+    frames = client.frames_until(lambda f: f.type == HEADERS and f.stream == 1)
+    assert not any(f.type == DATA for f in frames)
+    with pytest.raises(TimeoutError):
+        client.read_frame(timeout=0.3)
+    client.send(frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 65535)))  # window opens
+    _, body, trailers = client.response(1)
+    assert trailers["grpc-status"] == "0" and decode_infer(body).model_name == "echo"
+
+
+def test_the_server_acknowledges_received_data(native: Running) -> None:
+    client = Client.connect(native.port)
+    request = grpc_message(infer_request(n=(1 << 20) // 4 - 64))  # just under 1 MiB
+    for i in range(40):  # 40 MB through one connection: more than its window
+        sid = 2 * i + 1
+        client.send(frame(HEADERS, 0x4, sid, client.headers_block("ModelInfer"))
+                    + frame(DATA, 0x1, sid, request))
+        _, _, trailers = client.response(sid)
+        assert trailers["grpc-status"] == "0"
+
+
+# ------------------------------------------------------------------ errors and ends
+
+
+def test_unknown_method_wrong_verb_and_content_type(native: Running) -> None:
+    client = Client.connect(native.port)
+    client.call(1, "NoSuchRpc", b"")
+    headers, _, _ = client.response(1)
+    assert (headers["grpc-status"], headers["grpc-message"]) == ("12", "Method not found!")
+    client.send(frame(HEADERS, 0x5, 3, client.headers_block("ModelInfer", verb="GET")))
+    assert client.response(3)[0][":status"] == "405"
+    client.send(frame(HEADERS, 0x5, 5, client.headers_block("ModelInfer",
+                                                           content_type="text/plain")))
+    assert client.response(5)[0][":status"] == "415"
+    client.call(7, "ModelInfer", b"\xff\xff\xff")  # not a protobuf message
+    headers, _, _ = client.response(7)
+    assert headers["grpc-status"] == "13"
+    client.call(9, "ModelInfer", infer_request())  # the connection still serves
+    assert client.response(9)[2]["grpc-status"] == "0"
+
+
+def test_error_details_are_percent_encoded(native: Running) -> None:
+    client = Client.connect(native.port)
+    client.call(1, "ModelInfer", infer_request(model="nöpe%"))
+    headers, _, _ = client.response(1)
+    assert headers["grpc-status"] == "5"
+    assert headers["grpc-message"] == ("Request for unknown model: 'n%C3%B6pe%25' is not found")
+
+
+def test_a_message_over_the_limit_is_refused(native: Running) -> None:
+    client = Client.connect(native.port)
+    big = grpc_message(b"\0" * ((1 << 20) + 1))
+    client.send(frame(HEADERS, 0x4, 1, client.headers_block("ModelInfer"))
+                + frame(DATA, 0x1, 1, big))
+    _headers, _, trailers = client.response(1)
+    assert trailers["grpc-status"] == "8"
+    assert trailers["grpc-message"] == "Received message larger than max (1048577 vs. 1048576)"
+    client.call(3, "ModelInfer", infer_request())
+    assert client.response(3)[2]["grpc-status"] == "0"
+
+
+def test_client_reset_cancels_the_call_in_the_core(native: Running) -> None:
+    client = Client.connect(native.port)
+    client.call(1, "ModelInfer", infer_request(model="slow"))
+    deadline = time.monotonic() + 5
+    while not native.fake.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.send(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))
+    while "slow" not in native.fake.stream_cancelled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert native.fake.stream_cancelled == ["slow"]
+    client.call(3, "ModelInfer", infer_request())
+    assert client.response(3)[2]["grpc-status"] == "0"
+
+
+def test_grpc_timeout_ends_the_call_and_cancels_it(native: Running) -> None:
+    client = Client.connect(native.port)
+    start = time.monotonic()
+    client.call(1, "ModelInfer", infer_request(model="slow"), timeout="200m")
+    _, _, trailers = client.response(1)
+    assert (trailers["grpc-status"], trailers["grpc-message"]) == ("4", "Deadline Exceeded")
+    assert 0.15 < time.monotonic() - start < 3
+    deadline = time.monotonic() + 5
+    while "slow" not in native.fake.stream_cancelled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert native.fake.stream_cancelled == ["slow"]
+
+
+@pytest.mark.parametrize(("garbage", "error"), [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1),  # not HTTP/2: PROTOCOL_ERROR
+    (frame(HEADERS, 0x5, 1, b"\xff\xff\xff\xff"), 9),  # COMPRESSION_ERROR
+    (frame(HEADERS, 0x5, 2, b"\x82"), 1),  # an even stream id: PROTOCOL_ERROR
+    (frame(PING, 0, 0, b"short"), 6),  # FRAME_SIZE_ERROR
+    (frame(SETTINGS, 0, 0, b"\0\x05\0\0\0\x01"), 1),  # max frame size 1
+    (frame(DATA, 0, 1, b"x"), 1),  # DATA on an idle stream
+    (frame(WINDOW_UPDATE, 0, 0, b"\0\0\0\0"), 1),  # a zero increment
+], ids=["http1", "hpack", "even-id", "ping-size", "max-frame", "idle-data", "zero-window"])
+def test_a_broken_connection_is_closed_and_others_are_served(
+        native: Running, garbage: bytes, error: int) -> None:
+    sock = socket.create_connection(("127.0.0.1", native.port), timeout=5)
+    http1 = garbage.startswith(b"GET")
+    sock.sendall(garbage if http1 else http2.PREFACE + frame(SETTINGS, 0, 0) + garbage)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    sock.close()
+    frames = []
+    while len(received) >= 9:
+        n = int.from_bytes(received[:3], "big")
+        frames.append((received[3], received[9:9 + n]))
+        received = received[9 + n:]
+    goaways = [payload for ftype, payload in frames if ftype == GOAWAY]
+    assert len(goaways) == 1 and int.from_bytes(goaways[0][4:8], "big") == error
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{native.port}")
+    try:
+        assert client.is_server_live()
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------------- compression
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests_through_tritonclient(native: Running, algorithm: str) -> None:
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{native.port}")
+    try:
+        x = grpcclient.InferInput("INPUT0", [1, 1000], "FP32")
+        data = np.arange(1000, dtype=np.float32).reshape(1, 1000)
+        x.set_data_from_numpy(data)
+        result = client.infer("echo", [x], compression_algorithm=algorithm)
+        assert (result.as_numpy("OUTPUT0") == data).all()
+    finally:
+        client.close()
+
+
+def test_compressed_messages_and_unknown_encodings(native: Running) -> None:
+    client = Client.connect(native.port)
+    body = infer_request()
+    for sid, (encoding, packed) in enumerate(
+            [("gzip", gzip.compress(body)), ("deflate", zlib.compress(body))], start=0):
+        stream = 2 * sid + 1
+        client.send(frame(HEADERS, 0x4, stream, client.headers_block(
+            "ModelInfer", extra=(("grpc-encoding", encoding),)))
+            + frame(DATA, 0x1, stream, grpc_message(packed, compressed=True)))
+        assert client.response(stream)[2]["grpc-status"] == "0"
+    client.send(frame(HEADERS, 0x4, 5, client.headers_block(
+        "ModelInfer", extra=(("grpc-encoding", "snappy"),)))
+        + frame(DATA, 0x1, 5, grpc_message(b"x", compressed=True)))
+    _headers, _, trailers = client.response(5)
+    assert trailers["grpc-status"] == "12"
+    assert trailers["grpc-message"] == "Compression algorithm 'snappy' not supported"
+
+
+# ----------------------------------------------------------------------- shutdown
+
+
+def test_stop_sends_goaway_and_refuses_new_streams(native: Running) -> None:
+    fake = FakeServer()
+    frontend = GrpcFrontend(fake, address="127.0.0.1", port=0, shape="native")
+    port = asyncio.run_coroutine_threadsafe(frontend.start(), native.loop).result(timeout=10)
+    client = Client.connect(port)
+    client.call(1, "ModelInfer", infer_request(model="slow"))
+    while not fake.requests:
+        time.sleep(0.01)
+    stopping = asyncio.run_coroutine_threadsafe(frontend.stop(5), native.loop)
+    goaway = client.frames_until(lambda f: f.type == GOAWAY)[-1]
+    assert goaway.payload[:8] == struct.pack(">II", 1, 0)  # last stream 1, NO_ERROR
+    client.call(3, "ModelInfer", infer_request())
+    reset = client.frames_until(lambda f: f.type == RST_STREAM)[-1]
+    assert (reset.stream, reset.payload) == (3, struct.pack(">I", 7))  # REFUSED_STREAM
+    fake.release_slow.set()
+    _, _, trailers = client.response(1)  # the running call finishes within the grace
+    assert trailers["grpc-status"] == "0"
+    stopping.result(timeout=10)
+
+
+def test_parse_timeout() -> None:
+    assert http2.parse_timeout(b"200m") == pytest.approx(0.2)
+    assert http2.parse_timeout(b"3S") == 3
+    assert http2.parse_timeout(b"1H") == 3600
+    assert http2.parse_timeout(b"5u") == pytest.approx(5e-6)
+    assert http2.parse_timeout(b"123456789S") is None  # more than 8 digits
+    assert http2.parse_timeout(b"10x") is None
+    assert http2.parse_timeout(b"S") is None

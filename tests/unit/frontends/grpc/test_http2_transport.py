@@ -6,6 +6,7 @@ deadlines, compression, malformed input. A raw HTTP/2 client speaks to a native
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import socket
 import struct
@@ -439,3 +440,33 @@ def test_parse_timeout() -> None:
     assert http2.parse_timeout(b"123456789S") is None  # more than 8 digits
     assert http2.parse_timeout(b"10x") is None
     assert http2.parse_timeout(b"S") is None
+
+
+# ------------------------------------------------------------------------ garbage
+
+
+def test_finished_calls_leave_no_cyclic_garbage(native: Running) -> None:
+    """A call's objects must go when it ends, by reference counting: left to the cyclic
+    collector, each call's cycle adds to collections that pause the loop for
+    milliseconds, and those pauses are the latency tail."""
+    client = Client.connect(native.port)
+    for i in range(3):  # warm up
+        client.call(2 * i + 1, "ModelInfer", infer_request())
+        client.response(2 * i + 1)
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(3, 40):
+            client.call(2 * i + 1, "ModelInfer", infer_request())
+            assert client.response(2 * i + 1)[2]["grpc-status"] == "0"
+        client.call(81, "ModelInfer", infer_request(model="nope"))  # an error, too
+        assert client.response(81)[0]["grpc-status"] == "5"
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        leaked = [o for o in gc.garbage
+                  if type(o).__module__.startswith("tritonlite.frontends.grpc")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert leaked == []

@@ -29,7 +29,7 @@ import logging
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import hpack
 import hpack.exceptions
@@ -190,7 +190,7 @@ class Stream:
     )
 
     def __init__(self, conn: Connection, stream_id: int, path: str,
-                 headers: list[tuple[bytes, bytes]], timeout: float | None,
+                 headers: tuple[tuple[bytes, bytes], ...], timeout: float | None,
                  encoding: bytes, send_window: int) -> None:
         self._conn = conn
         self.id = stream_id
@@ -374,6 +374,21 @@ _TRANSPORT_HEADERS = frozenset((
 ))
 
 
+class _RequestHead(NamedTuple):
+    """What a request's headers say, decoded once (and cached, see ``_decode_headers``)."""
+
+    post: bool
+    grpc: bool  # content-type application/grpc[+...]
+    path: str
+    headers: tuple[tuple[bytes, bytes], ...]  # the non-pseudo headers, in order
+    timeout: float | None
+    encoding: bytes
+
+
+_INDEX_BYTES = bytes(range(0x80, 0x100))  # one-byte "indexed header field"s
+_HEADER_CACHE_SIZE = 64
+
+
 class ProtocolFailure(Exception):
     """A connection-level protocol error: GOAWAY with ``code``, then close."""
 
@@ -401,6 +416,7 @@ class Connection(asyncio.Protocol):
         self._need = 0
         self._preface = False
         self._decoder = hpack.Decoder()
+        self._header_cache: dict[bytes, _RequestHead] = {}
         self._streams: dict[int, Stream] = {}
         self._last_id = 0
         self._out: list[Any] = []
@@ -706,10 +722,9 @@ class Connection(asyncio.Protocol):
             self._headers_complete(bytes(block), self._header_flags, stream_id)
 
     def _headers_complete(self, block: bytes, flags: int, stream_id: int) -> None:
-        try:
-            headers = self._decoder.decode(block, raw=True)
-        except (hpack.exceptions.HPACKError, IndexError, ValueError) as exc:
-            raise ProtocolFailure(COMPRESSION_ERROR, f"bad header block: {exc}") from exc
+        request = self._header_cache.get(block)
+        if request is None:
+            request = self._decode_headers(block)
         existing = self._streams.get(stream_id)
         if existing is not None:  # trailers from the client: only END_STREAM matters
             if flags & END_STREAM:
@@ -727,10 +742,20 @@ class Connection(asyncio.Protocol):
             self._out.append(_frame(RST_STREAM, 0, stream_id,
                                     REFUSED_STREAM.to_bytes(4, "big")))
             return
-        self._new_stream(headers, flags, stream_id)
+        self._new_stream(request, flags, stream_id)
 
-    def _new_stream(self, headers: list[tuple[bytes, bytes]], flags: int,
-                    stream_id: int) -> None:
+    def _decode_headers(self, block: bytes) -> _RequestHead:
+        """Decode a request's header block (HPACK) into what a stream needs.
+
+        A client repeating a call sends the same bytes each time: every field an index
+        into the tables (one byte of 0x81-0xFF each). Such a block leaves the dynamic
+        table as it was, so its meaning is fixed until a block that is not all indexes
+        arrives; until then the decoded result is cached by its bytes (decoding costs
+        more than the rest of the transport's work for a call)."""
+        try:
+            headers = self._decoder.decode(block, raw=True)
+        except (hpack.exceptions.HPACKError, IndexError, ValueError) as exc:
+            raise ProtocolFailure(COMPRESSION_ERROR, f"bad header block: {exc}") from exc
         method = path = content_type = b""
         timeout: float | None = None
         encoding = b""
@@ -749,13 +774,23 @@ class Connection(asyncio.Protocol):
             elif name == b"grpc-encoding":
                 encoding = value
             rest.append((name, value))
-        stream = Stream(self, stream_id, path.decode("latin-1"), rest, timeout, encoding,
+        head = _RequestHead(method == b"POST", content_type.startswith(b"application/grpc"),
+                            path.decode("latin-1"), tuple(rest), timeout, encoding)
+        cache = self._header_cache
+        if block.translate(None, _INDEX_BYTES):  # not all indexes: the table may differ now
+            cache.clear()
+        elif len(cache) < _HEADER_CACHE_SIZE:
+            cache[block] = head
+        return head
+
+    def _new_stream(self, head: _RequestHead, flags: int, stream_id: int) -> None:
+        stream = Stream(self, stream_id, head.path, head.headers, head.timeout, head.encoding,
                         self.peer_initial_window)
         self._streams[stream_id] = stream
-        if method != b"POST" or not content_type.startswith(b"application/grpc"):
+        if not head.post or not head.grpc:
             # Not a gRPC call: an HTTP status alone ("literal without indexing" whose name
             # is static entry 8, ":status"), as gRPC servers answer.
-            status = b"405" if method != b"POST" else b"415"
+            status = b"405" if not head.post else b"415"
             stream.headers_sent = stream.closed = True
             self._out.append(_frame(HEADERS, END_HEADERS | END_STREAM, stream_id,
                                     b"\x08\x03" + status))

@@ -470,3 +470,24 @@ def test_finished_calls_leave_no_cyclic_garbage(native: Running) -> None:
         gc.garbage.clear()
         gc.enable()
     assert leaked == []
+
+
+def test_repeated_header_blocks_follow_the_dynamic_table(native: Running) -> None:
+    """Blocks of indexes only are decoded once and remembered; a block that changes the
+    table must end that, or the same bytes would keep their old meaning."""
+    client = Client.connect(native.port)
+    client.call(1, "ModelInfer", infer_request())  # adds :path ModelInfer to the table
+    assert client.response(1)[2]["grpc-status"] == "0"
+    repeat = client.headers_block("ModelInfer")
+    assert all(b & 0x80 for b in repeat)  # all indexes
+    for sid in (3, 5):
+        client.send(frame(HEADERS, 0x4, sid, repeat)
+                    + frame(DATA, 0x1, sid, grpc_message(infer_request())))
+        assert client.response(sid)[2]["grpc-status"] == "0"
+    # A new path enters the table first, so the same index now means ServerLive.
+    client.call(7, "ServerLive", b"")
+    assert client.response(7)[2]["grpc-status"] == "0"
+    client.send(frame(HEADERS, 0x4, 9, repeat) + frame(DATA, 0x1, 9, grpc_message(b"")))
+    _, body, trailers = client.response(9)
+    assert trailers["grpc-status"] == "0"
+    assert service_pb2.ServerLiveResponse.FromString(body[5:]).live

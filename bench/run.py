@@ -166,9 +166,9 @@ def make_server_sets(names: list[str], logs: Path, workloads: list[Workload],
                      pinned: set[int] | None, all_cores: set[int]) -> ServerSets:
     """The servers to start: each pinned to ``pinned`` (or unpinned when None), plus,
     when pinning and a workload wants every core, a second copy of tritonlite and Triton
-    started on every core. A copy started there chooses what it would choose on such a
-    machine (tritonlite's ``--grpc-server auto`` picks its server shape from the CPUs it
-    has at start), which moving the pinned copy's threads later would not show."""
+    started on every core. A copy started there sizes itself for such a machine (its
+    thread pools, Triton's too), which moving the pinned copy's threads later would not
+    show."""
     sets: ServerSets = {"pinned": {n: make_server(n, logs, pinned) for n in names}}
     if pinned is not None and any(w.server_cores == "all" for w in workloads):
         sets["all"] = {n: make_server(n, logs, all_cores, log_name=f"{n}-all-cores")

@@ -110,10 +110,11 @@ def test_ensemble_dag(server) -> None:
         client.infer("pipeline", [x])
 
 
-def test_threaded_grpc_server_shape(start_server) -> None:
-    """``--grpc-server threaded``: the same protocol on grpcio's thread-pool server (what
-    ``auto`` picks on a one-CPU server; the suite's servers have more and run grpc.aio)."""
-    server = start_server(MODELS, ["--grpc-server=threaded", "--model-control-mode=explicit",
+@pytest.mark.parametrize("shape", ["threaded", "aio"])
+def test_grpcio_server_shapes(start_server, shape: str) -> None:
+    """``--grpc-server threaded|aio``: the same protocol on grpcio's thread-pool server and
+    on grpc.aio (the rest of the suite runs the default, the native transport)."""
+    server = start_server(MODELS, [f"--grpc-server={shape}", "--model-control-mode=explicit",
                                    "--load-model=add_sub", "--load-model=repeat"])
     client = grpcclient.InferenceServerClient(server.grpc_url)
     a = grpcclient.InferInput("INPUT0", [4], "FP32")

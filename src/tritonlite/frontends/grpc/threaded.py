@@ -6,7 +6,8 @@ encode ``ModelInfer`` messages themselves (the codec is pure, so this is safe of
 and only the core call crosses to the event loop, once per request, so the loop sees
 requests in bursts and the model worker's pipeline fills. Measured on the whole path it
 serves 1.5-2.4x more concurrent small requests than aio when the server has one core;
-with more, aio is as fast or faster (``runner.grpc_thread_pool`` picks).
+with more, aio is as fast or faster. Both are options now (``--grpc-server``): the
+default is the native transport (``native.py``), about twice as fast as either.
 
 Each RPC runs on a pool thread for its whole life, so an open stream holds one; the pool
 is large (``max_workers``) and grows only as concurrency needs it.

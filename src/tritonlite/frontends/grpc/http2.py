@@ -232,6 +232,8 @@ class Stream:
 
     def _data(self, payload: memoryview) -> None:
         """Request bytes from DATA frames: cut them into gRPC messages."""
+        if self.closed:  # answered already: what the client still sends is dropped
+            return
         buf = self._inbuf
         if not buf and len(payload) >= 5:
             # The common case, one whole message in one frame: no stream buffer at all.
@@ -267,15 +269,24 @@ class Stream:
                 self.on_message(message)
 
     def _inflate(self, message: Any) -> bytes:
+        """The message a compressed one stands for, no larger than the message limit
+        (checked on the inflated size, as grpcio does: a small "zip bomb" must not fill
+        the server's memory)."""
         encoding = self._encoding
-        try:
-            if encoding == b"gzip":
-                return zlib.decompress(message, 31)
-            if encoding == b"deflate":
-                return zlib.decompress(message)
-        except zlib.error as exc:
-            raise StreamError(StatusCode.INTERNAL,
-                              f"Failed to decompress the message: {exc}") from exc
+        if encoding in (b"gzip", b"deflate"):
+            limit = self._conn.max_message_bytes
+            inflater = zlib.decompressobj(31 if encoding == b"gzip" else 15)
+            try:
+                data = inflater.decompress(message, limit + 1)
+            except zlib.error as exc:
+                raise StreamError(StatusCode.INTERNAL,
+                                  f"Failed to decompress the message: {exc}") from exc
+            if len(data) > limit or inflater.unconsumed_tail:
+                raise StreamError(
+                    StatusCode.RESOURCE_EXHAUSTED,
+                    f"Received message larger than max (more than {limit} bytes once "
+                    f"decompressed vs. {limit})")
+            return data
         if not encoding or encoding == b"identity":
             raise StreamError(StatusCode.INTERNAL,
                               "Compressed message without a grpc-encoding header")
@@ -339,11 +350,11 @@ class Stream:
         conn = self._conn
         if conn._streams.get(self.id) is not self:
             return
-        self.closed = True
-        self._pending.clear()
-        self._trailers = None
         conn._out.append(_frame(RST_STREAM, 0, self.id, error.to_bytes(4, "big")))
         self.remote_closed = True  # no second RST_STREAM from _closed
+        self._cancelled()  # the application stops its work
+        self._pending.clear()
+        self._trailers = None
         conn._closed(self)
         conn._schedule_flush()
 
@@ -352,12 +363,7 @@ class Stream:
             self.closed = True
             self._pending.clear()
             self._trailers = None
-            callback = self.on_cancel
-            if callback is not None:
-                try:
-                    callback()
-                except Exception:
-                    logger.exception("error cancelling gRPC call %s", self.path)
+            _call_guarded(self.on_cancel, self.path)
         self._release()
 
     def _release(self) -> None:
@@ -366,6 +372,14 @@ class Stream:
         (milliseconds, several times a second under load) set the latency tail."""
         self.on_message = self.on_half_close = self.on_cancel = None
         self.context = None
+
+
+def _call_guarded(callback: Callable[[], None] | None, path: str) -> None:
+    if callback is not None:
+        try:
+            callback()
+        except Exception:
+            logger.exception("error cancelling gRPC call %s", path)
 
 
 _TRANSPORT_HEADERS = frozenset((
@@ -444,14 +458,28 @@ class Connection(asyncio.Protocol):
                         + _frame(WINDOW_UPDATE, 0, 0,
                                  (CONNECTION_WINDOW - DEFAULT_WINDOW).to_bytes(4, "big")))
 
+    def pause_writing(self) -> None:
+        """The socket's send buffer is full (a client that does not read): read no more
+        from it until it drains, so answers to its PINGs, SETTINGS and calls cannot pile
+        up here without bound."""
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_all()
+        if self._on_close is not None:
+            self._on_close(self)
+
+    def _cancel_all(self) -> None:
         self.closed = True
         streams, self._streams = self._streams, {}
         self._blocked.clear()
         for stream in streams.values():
             stream._cancelled()
-        if self._on_close is not None:
-            self._on_close(self)
 
     @property
     def active_streams(self) -> int:
@@ -469,9 +497,10 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
     def abort(self) -> None:
-        """Cancel every call and drop the connection."""
+        """Cancel every call (now) and drop the connection."""
         if self._transport is not None and not self.closed:
             self._transport.abort()
+        self._cancel_all()
 
     # ---------------------------------------------------------------- output
 
@@ -536,6 +565,10 @@ class Connection(asyncio.Protocol):
             self._out.append(_frame(RST_STREAM, 0, stream.id,
                                         NO_ERROR.to_bytes(4, "big")))
         self._blocked.pop(stream.id, None)
+        self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        """After a GOAWAY (ours or the client's), close once no call is left."""
         if self._going_away and not self._streams and self._transport is not None:
             self._flush()
             self._transport.close()
@@ -634,10 +667,10 @@ class Connection(asyncio.Protocol):
                 if stream is not None:
                     self._blocked.pop(stream_id, None)
                     stream._cancelled()
+                    self._close_if_done()
             elif ftype == GOAWAY:
                 self._going_away = True
-                if not self._streams and self._transport is not None:
-                    self._transport.close()
+                self._close_if_done()
             elif ftype == PUSH_PROMISE:
                 raise ProtocolFailure(PROTOCOL_ERROR, "PUSH_PROMISE from a client")
             # PRIORITY and unknown frame types are ignored (§5.5).
@@ -656,6 +689,10 @@ class Connection(asyncio.Protocol):
             if stream_id > self._last_id:
                 raise ProtocolFailure(PROTOCOL_ERROR, "DATA on an idle stream")
             return  # a stream we already ended: drop it
+        if stream.closed:  # answered, trailers waiting for flow control: input is dropped
+            if flags & END_STREAM:
+                stream.remote_closed = True
+            return
         if flags & PADDED:
             if not length or payload[0] >= length:
                 raise ProtocolFailure(PROTOCOL_ERROR, "bad padding")
@@ -673,23 +710,27 @@ class Connection(asyncio.Protocol):
                 stream._data(payload)
             if end:
                 self._half_closed(stream)
-        except StreamError as exc:
+        except Exception as exc:
             self._stream_failed(stream, exc)
 
-    def _stream_failed(self, stream: Stream, exc: StreamError) -> None:
-        stream.remote_closed = True
+    def _stream_failed(self, stream: Stream, exc: Exception) -> None:
+        """``stream``'s input could not be taken (or the application failed on it): end
+        that call alone with a status; the connection's other calls go on."""
+        if not isinstance(exc, StreamError):
+            logger.error("error in gRPC call %s", stream.path, exc_info=exc)
+            exc = StreamError(StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
         callback, stream.on_cancel = stream.on_cancel, None
-        stream.finish(exc.code, exc.message)
-        if callback is not None:
-            callback()
+        stream.finish(exc.code, exc.message)  # tells a still-sending client to stop
+        stream.remote_closed = True
+        _call_guarded(callback, stream.path)
 
     def _half_closed(self, stream: Stream) -> None:
         stream.remote_closed = True
-        if len(stream._inbuf) and not stream.closed:
+        if stream.closed:  # answered: _closed forgets it once its output has left
+            return
+        if len(stream._inbuf):
             raise StreamError(StatusCode.INTERNAL, "Incomplete message at the end of the stream")
-        if stream.closed:
-            self._streams.pop(stream.id, None)
-        elif stream.on_half_close is not None:
+        if stream.on_half_close is not None:
             stream.on_half_close()
 
     def _on_headers(self, payload: memoryview, flags: int, stream_id: int) -> None:
@@ -730,13 +771,13 @@ class Connection(asyncio.Protocol):
             if flags & END_STREAM:
                 try:
                     self._half_closed(existing)
-                except StreamError as exc:
+                except Exception as exc:
                     self._stream_failed(existing, exc)
             return
-        if stream_id % 2 == 0 or stream_id <= self._last_id:
-            if stream_id and stream_id <= self._last_id:
-                raise ProtocolFailure(STREAM_CLOSED, "HEADERS on a closed stream")
+        if stream_id % 2 == 0:
             raise ProtocolFailure(PROTOCOL_ERROR, "bad stream id")
+        if stream_id <= self._last_id:
+            return  # a stream already ended (frames in flight are ignored, §5.1)
         self._last_id = stream_id
         if self._going_away:
             self._out.append(_frame(RST_STREAM, 0, stream_id,
@@ -805,7 +846,7 @@ class Connection(asyncio.Protocol):
         if flags & END_STREAM:
             try:
                 self._half_closed(stream)
-            except StreamError as exc:
+            except Exception as exc:
                 self._stream_failed(stream, exc)
 
     def _on_settings(self, payload: bytes, flags: int, stream_id: int) -> None:
@@ -825,6 +866,8 @@ class Connection(asyncio.Protocol):
                 self.peer_initial_window = value
                 for stream in self._streams.values():
                     stream.send_window += delta
+                    if stream.send_window > MAX_WINDOW:
+                        raise ProtocolFailure(FLOW_CONTROL_ERROR, "stream window overflow")
             elif key == SETTINGS_MAX_FRAME_SIZE:
                 if not DEFAULT_MAX_FRAME <= value <= MAX_FRAME:
                     raise ProtocolFailure(PROTOCOL_ERROR, "bad max frame size")

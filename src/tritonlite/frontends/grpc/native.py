@@ -123,6 +123,7 @@ class NativeGrpcServer:
         self._max_message_bytes = max_message_bytes
         self._listener: asyncio.base_events.Server | None = None
         self._connections: set[Connection] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # calls running as coroutines
         self._loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[str, Callable[[Stream], None]] = {}
         prefix = f"/{SERVICE_NAME}/"
@@ -171,8 +172,10 @@ class NativeGrpcServer:
                    and asyncio.get_running_loop().time() < deadline):
                 await asyncio.sleep(0.01)
         for conn in list(self._connections):
-            conn.abort()
+            conn.abort()  # cancels its calls' work at once
         self._connections.clear()
+        if self._tasks:  # let the cancelled calls run their cleanup (core cancels)
+            await asyncio.wait(set(self._tasks), timeout=5)
         await listener.wait_closed()
 
     # ------------------------------------------------------------------- routing
@@ -208,7 +211,10 @@ class NativeGrpcServer:
         return open_call
 
     def _task(self, coro: Any) -> asyncio.Task[Any]:
-        return (self._loop or asyncio.get_running_loop()).create_task(coro)
+        task = (self._loop or asyncio.get_running_loop()).create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _run_unary(self, call: _Call, method: Callable[[Any, Any], Any], request: Any,
                          serializer: Callable[[Any], bytes]) -> None:
@@ -322,6 +328,7 @@ class NativeGrpcServer:
             call.stop_work = self._task(self._watch(stream)).cancel
 
         stream.on_message = on_message
+        stream.on_half_close = lambda: _missing_message(call)
 
     async def _watch(self, stream: Stream) -> None:
         # ServerApi has no readiness events, so changes are noticed on a timer.

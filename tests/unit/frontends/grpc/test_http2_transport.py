@@ -491,3 +491,73 @@ def test_repeated_header_blocks_follow_the_dynamic_table(native: Running) -> Non
     _, body, trailers = client.response(9)
     assert trailers["grpc-status"] == "0"
     assert service_pb2.ServerLiveResponse.FromString(body[5:]).live
+
+
+# ------------------------------------------------------------ review regressions
+
+
+def test_output_waiting_for_the_window_survives_the_clients_half_close(
+        native: Running) -> None:
+    client = Client.connect(native.port, window=1000)
+    n = 10_000
+    client.send(frame(HEADERS, 0x4, 1, client.headers_block("ModelInfer"))
+                + frame(DATA, 0, 1, grpc_message(infer_request(n=n))))  # no END_STREAM yet
+    frames = client.frames_until(lambda f: f.type == DATA and f.stream == 1)
+    body = b"".join(f.payload for f in frames if f.type == DATA)
+    assert len(body) == 1000  # the answer is done; the rest waits for the window
+    client.send(frame(DATA, 0x1, 1, b""))  # now the client half-closes
+    client.send(frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 1 << 20)))
+    _, rest, trailers = client.response(1)
+    assert trailers["grpc-status"] == "0"
+    out = np.frombuffer(decode_infer(body + rest).raw_output_contents[0], np.float32)
+    assert out.tolist() == list(range(n))
+
+
+def test_a_compressed_message_is_limited_by_its_inflated_size(native: Running) -> None:
+    client = Client.connect(native.port)
+    bomb = gzip.compress(b"\0" * (2 << 20))  # ~2 KB that inflate to 2 MiB (limit: 1 MiB)
+    client.send(frame(HEADERS, 0x4, 1, client.headers_block(
+        "ModelInfer", extra=(("grpc-encoding", "gzip"),)))
+        + frame(DATA, 0x1, 1, grpc_message(bomb, compressed=True)))
+    headers, _, trailers = client.response(1)
+    assert trailers["grpc-status"] == "8"  # RESOURCE_EXHAUSTED
+    client.call(3, "ModelInfer", infer_request())
+    assert client.response(3)[2]["grpc-status"] == "0"
+
+
+def test_an_unexpected_error_ends_only_its_call(native: Running,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    frontend_servicer = None
+    for obj in gc.get_objects():  # the fixture's frontend is not exposed; find its servicer
+        if type(obj).__name__ == "InferenceServicer" and getattr(obj, "_server", None) is \
+                native.fake:
+            frontend_servicer = obj
+    assert frontend_servicer is not None
+
+    def broken(wire: object, *, unary: bool) -> None:
+        raise ValueError("broken decoder")
+
+    monkeypatch.setattr(frontend_servicer, "_decode", broken)
+    client = Client.connect(native.port)
+    client.call(1, "ModelInfer", infer_request())
+    headers, _, _ = client.response(1)
+    assert (headers["grpc-status"], headers["grpc-message"]) == (
+        "13", "ValueError: broken decoder")
+    monkeypatch.undo()
+    client.call(3, "ModelInfer", infer_request())  # same connection, still serving
+    assert client.response(3)[2]["grpc-status"] == "0"
+
+
+def test_a_stream_reset_by_the_server_cancels_its_work(native: Running) -> None:
+    client = Client.connect(native.port)
+    client.send(frame(HEADERS, 0x4, 1, client.headers_block("ModelStreamInfer"))
+                + frame(DATA, 0, 1, grpc_message(infer_request(model="slow"))))
+    deadline = time.monotonic() + 5
+    while not native.fake.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.send(frame(WINDOW_UPDATE, 0, 1, b"\0\0\0\0"))  # a stream error: RST_STREAM
+    reset = client.frames_until(lambda f: f.type == RST_STREAM)[-1]
+    assert (reset.stream, reset.payload) == (1, struct.pack(">I", 1))  # PROTOCOL_ERROR
+    while "slow" not in native.fake.stream_cancelled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert native.fake.stream_cancelled == ["slow"]

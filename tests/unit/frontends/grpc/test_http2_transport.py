@@ -519,7 +519,7 @@ def test_a_compressed_message_is_limited_by_its_inflated_size(native: Running) -
     client.send(frame(HEADERS, 0x4, 1, client.headers_block(
         "ModelInfer", extra=(("grpc-encoding", "gzip"),)))
         + frame(DATA, 0x1, 1, grpc_message(bomb, compressed=True)))
-    headers, _, trailers = client.response(1)
+    _headers, _, trailers = client.response(1)
     assert trailers["grpc-status"] == "8"  # RESOURCE_EXHAUSTED
     client.call(3, "ModelInfer", infer_request())
     assert client.response(3)[2]["grpc-status"] == "0"

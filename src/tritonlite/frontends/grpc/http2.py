@@ -889,10 +889,10 @@ class Connection(asyncio.Protocol):
             self.send_window += increment
             if self.send_window > MAX_WINDOW:
                 raise ProtocolFailure(FLOW_CONTROL_ERROR, "connection window overflow")
-            for stream in list(self._blocked.values()):
+            for blocked in list(self._blocked.values()):
                 if self.send_window <= 0:
                     break
-                self._drain(stream)
+                self._drain(blocked)
             return
         stream = self._streams.get(stream_id)
         if stream is None:

@@ -36,7 +36,9 @@ from tritonlite.frontends.grpc.http2 import Connection, StatusCode, Stream
 from tritonlite.frontends.grpc.service import (
     _RPCS,
     SERVICE_NAME,
+    AbortCall,
     InferenceServicer,
+    LoopContext,
     health_status,
 )
 
@@ -48,17 +50,8 @@ _DESERIALIZE_FAILED = "Exception deserializing request!"
 _HEALTH = "/grpc.health.v1.Health/"
 
 
-class _Abort(grpc.aio.AbortError):  # type: ignore[misc]
-    """Raised by :meth:`_Context.abort`; the call then ends with this status."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
-
-
-class _Context:
-    """The part of ``grpc.aio.ServicerContext`` the servicer uses."""
+class _Context(LoopContext):
+    """The servicer's context on a native call: ``abort`` and the request metadata."""
 
     __slots__ = ("_stream",)
 
@@ -67,9 +60,6 @@ class _Context:
 
     def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
         return tuple(self._stream.metadata())
-
-    async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
-        raise _Abort(code, details)
 
 
 def _code(code: grpc.StatusCode) -> int:
@@ -221,7 +211,7 @@ class NativeGrpcServer:
         try:
             response = await method(request, _Context(call.stream))
             data = serializer(response)
-        except _Abort as exc:
+        except AbortCall as exc:
             call.finish(_code(exc.code), exc.details)
             return
         except asyncio.CancelledError:

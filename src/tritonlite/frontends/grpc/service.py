@@ -54,7 +54,14 @@ from tritonlite.frontends.grpc.settings import (
     update_trace,
 )
 
-__all__ = ["SERVICE_NAME", "HealthServicer", "InferenceServicer", "method_handlers"]
+__all__ = [
+    "SERVICE_NAME",
+    "AbortCall",
+    "HealthServicer",
+    "InferenceServicer",
+    "LoopContext",
+    "method_handlers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +71,26 @@ SERVER_EXITING = "Server exiting"
 # until the unit tests that import them are updated.
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Awaitable[Any]])
+
+
+class AbortCall(grpc.aio.AbortError):  # type: ignore[misc]
+    """What :meth:`LoopContext.abort` raises. The shapes that run these coroutines without
+    grpc.aio (``threaded.py``, ``native.py``) turn it into the call's status."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+class LoopContext:
+    """The part of ``grpc.aio.ServicerContext`` the unary handlers use, for the shapes
+    without grpc.aio."""
+
+    __slots__ = ()
+
+    async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
+        raise AbortCall(code, details)
 
 
 def _unary(method: _Handler) -> _Handler:

@@ -40,29 +40,15 @@ from tritonlite.frontends.grpc.errors import status_code
 from tritonlite.frontends.grpc.service import (
     _RPCS,
     SERVICE_NAME,
+    AbortCall,
     InferenceServicer,
+    LoopContext,
     health_status,
 )
 
 __all__ = ["ThreadedGrpcServer"]
 
 logger = logging.getLogger(__name__)
-
-
-class _Abort(grpc.aio.AbortError):  # type: ignore[misc]
-    """Raised by :meth:`_LoopContext.abort`; the sync handler turns it into the status."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
-
-
-class _LoopContext:
-    """The part of ``grpc.aio.ServicerContext`` the servicer's unary methods use."""
-
-    async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
-        raise _Abort(code, details)
 
 
 class ThreadedGrpcServer:
@@ -90,7 +76,7 @@ class ThreadedGrpcServer:
         context.add_callback(fut.cancel)  # client gone or deadline passed: cancel the core call
         try:
             return fut.result()
-        except _Abort as exc:
+        except AbortCall as exc:
             context.abort(exc.code, exc.details)
         except concurrent.futures.CancelledError:
             context.abort(grpc.StatusCode.CANCELLED, "Cancelled")
@@ -100,7 +86,7 @@ class ThreadedGrpcServer:
         method = getattr(self._servicer, name)
 
         def handler(request: Any, context: grpc.ServicerContext) -> Any:
-            return self._run(method(request, _LoopContext()), context)
+            return self._run(method(request, LoopContext()), context)
 
         return handler
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2
@@ -149,20 +148,6 @@ class FakeServer:
             params["flags"] = request.flags
         return InferenceResponse(request.model_name, "1", id=request.id, outputs=outputs,
                                  parameters=params)
-
-    def submit(self, request: InferenceRequest, sink: Any) -> Any:
-        """Callback form of infer, as InferenceServer.submit (runs on the loop)."""
-        self._check(request.model_name, request.model_version)
-        if request.model_name == "decoupled":
-            raise DecoupledNotSupported()
-
-        async def run() -> None:
-            try:
-                sink(await self.infer(request))
-            except InferenceServerError as exc:
-                sink(InferenceResponse(request.model_name, "1", id=request.id, error=exc))
-
-        return asyncio.get_running_loop().create_task(run()).cancel
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         self._check(request.model_name, request.model_version)

@@ -303,8 +303,8 @@ class Stream:
         if isinstance(parts, bytes | bytearray | memoryview):
             parts = (parts,)
         total = 0
-        for part in parts:
-            total += len(part)
+        for part in parts:  # bytes, or views of any format: count bytes, not items
+            total += part.nbytes if isinstance(part, memoryview) else len(part)
         conn = self._conn
         out = conn._out
         if not self.headers_sent:

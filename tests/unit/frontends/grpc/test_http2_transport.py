@@ -561,3 +561,36 @@ def test_a_stream_reset_by_the_server_cancels_its_work(native: Running) -> None:
     while "slow" not in native.fake.stream_cancelled and time.monotonic() < deadline:
         time.sleep(0.01)
     assert native.fake.stream_cancelled == ["slow"]
+
+
+def test_message_parts_are_counted_in_bytes() -> None:
+    """A part may be a view of a typed array (4-byte items): the length prefix and the
+    DATA frame count its bytes."""
+
+    class Sink:
+        def __init__(self) -> None:
+            self.data = b""
+
+        def write(self, data: bytes) -> None:
+            self.data += bytes(data)
+
+        def writelines(self, lines: list[bytes]) -> None:
+            for line in lines:
+                self.write(line)
+
+    async def run() -> bytes:
+        conn = http2.Connection(lambda stream: None)
+        sink = Sink()
+        conn.connection_made(sink)  # type: ignore[arg-type]
+        conn.send_window = 1 << 20
+        stream = http2.Stream(conn, 1, "/x", (), None, b"", 1 << 20)
+        conn._streams[1] = stream
+        values = np.arange(8, dtype=np.float32)
+        stream.send_message([b"head", memoryview(values)])
+        stream.finish()
+        conn._flush()
+        return sink.data
+
+    data = asyncio.run(run())
+    body = np.arange(8, dtype=np.float32).tobytes()
+    assert grpc_message(b"head" + body) in data

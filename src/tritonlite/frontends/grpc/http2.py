@@ -33,8 +33,9 @@ from typing import Any, NamedTuple, cast
 
 import hpack
 import hpack.exceptions
+from grpc import StatusCode
 
-__all__ = ["Connection", "StatusCode", "Stream"]
+__all__ = ["Connection", "Stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +64,6 @@ CONNECTION_WINDOW = 1 << 26
 MAX_FRAME = (1 << 24) - 1
 #: Largest header block (HEADERS plus CONTINUATION) accepted before the connection fails.
 MAX_HEADER_BLOCK = 1 << 16
-
-
-class StatusCode:
-    """The gRPC status codes this module sends (numeric, as on the wire)."""
-
-    OK = 0
-    CANCELLED = 1
-    UNKNOWN = 2
-    INVALID_ARGUMENT = 3
-    DEADLINE_EXCEEDED = 4
-    NOT_FOUND = 5
-    RESOURCE_EXHAUSTED = 8
-    UNIMPLEMENTED = 12
-    INTERNAL = 13
-    UNAVAILABLE = 14
 
 
 def _frame_header(length: int, ftype: int, flags: int, stream_id: int) -> bytes:
@@ -128,10 +114,10 @@ def _percent_encode(message: str) -> bytes:
         "ascii")[:_MESSAGE_MAX]
 
 
-def _trailer_block(code: int, message: str) -> bytes:
-    if code == 0 and not message:
+def _trailer_block(code: StatusCode, message: str) -> bytes:
+    if code is StatusCode.OK and not message:
         return _STATUS_OK
-    block = _literal(b"grpc-status", str(code).encode())
+    block = _literal(b"grpc-status", str(code.value[0]).encode())
     if message:
         block += _literal(b"grpc-message", _percent_encode(message))
     return block
@@ -152,7 +138,7 @@ def parse_timeout(value: bytes) -> float | None:
 class StreamError(Exception):
     """A request the stream cannot deliver; ``code``/``message`` become its status."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -176,7 +162,6 @@ class Stream:
         "_recv_unacked",
         "_trailers",
         "closed",
-        "context",
         "headers",
         "headers_sent",
         "id",
@@ -209,7 +194,6 @@ class Stream:
         self.on_message: Callable[[Any], None] | None = None
         self.on_half_close: Callable[[], None] | None = None
         self.on_cancel: Callable[[], None] | None = None
-        self.context: Any = None  # for the application
 
     def metadata(self) -> list[tuple[str, str | bytes]]:
         """The custom request metadata as grpcio presents it: ``-bin`` keys base64-decoded
@@ -324,7 +308,7 @@ class Stream:
         self._pending.extend(memoryview(p).cast("B") for p in parts if len(p))
         conn._drain(self)
 
-    def finish(self, code: int = StatusCode.OK, message: str = "") -> None:
+    def finish(self, code: StatusCode = StatusCode.OK, message: str = "") -> None:
         """End the call with a status (trailers after any data still waiting)."""
         if self.closed:
             return
@@ -371,7 +355,6 @@ class Stream:
         would otherwise leave every call to the cyclic garbage collector, whose pauses
         (milliseconds, several times a second under load) set the latency tail."""
         self.on_message = self.on_half_close = self.on_cancel = None
-        self.context = None
 
 
 def _call_guarded(callback: Callable[[], None] | None, path: str) -> None:

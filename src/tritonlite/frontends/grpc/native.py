@@ -19,11 +19,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import grpc
 from google.protobuf.message import DecodeError
+from grpc import StatusCode
 from grpc_health.v1 import health_pb2
 
-from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.errors import InferenceServerError
 from tritonlite.core.interfaces import ServerApi
 from tritonlite.core.types import InferenceResponse
 from tritonlite.frontends.grpc.codec import (
@@ -32,7 +32,7 @@ from tritonlite.frontends.grpc.codec import (
     parse_infer_request,
 )
 from tritonlite.frontends.grpc.errors import status_code
-from tritonlite.frontends.grpc.http2 import Connection, StatusCode, Stream
+from tritonlite.frontends.grpc.http2 import Connection, Stream
 from tritonlite.frontends.grpc.service import (
     _RPCS,
     SERVICE_NAME,
@@ -62,10 +62,6 @@ class _Context(LoopContext):
         return tuple(self._stream.metadata())
 
 
-def _code(code: grpc.StatusCode) -> int:
-    return int(code.value[0])
-
-
 class _Call:
     """A running call's cancellation: the work to stop and the deadline timer."""
 
@@ -87,11 +83,15 @@ class _Call:
         if stop is not None:
             stop()
 
-    def finish(self, code: int = StatusCode.OK, message: str = "") -> None:
+    def finish(self, code: StatusCode = StatusCode.OK, message: str = "") -> None:
         if self.timer is not None:
             self.timer.cancel()
         self.stop_work = None
         self.stream.finish(code, message)
+
+    def fail(self, error: InferenceServerError) -> None:
+        """End the call with ``error``'s status and its message, exactly."""
+        self.finish(status_code(error), error.message)
 
     def _expired(self) -> None:
         self.timer = None
@@ -212,7 +212,7 @@ class NativeGrpcServer:
             response = await method(request, _Context(call.stream))
             data = serializer(response)
         except AbortCall as exc:
-            call.finish(_code(exc.code), exc.details)
+            call.finish(exc.code, exc.details)
             return
         except asyncio.CancelledError:
             return
@@ -246,7 +246,7 @@ class NativeGrpcServer:
             request = servicer._decode(wire, unary=True)
             servicer.add_forwarded_headers(request, _Context(call.stream))
         except InferenceServerError as exc:
-            call.finish(_code(status_code(exc)), exc.message)
+            call.fail(exc)
             return
 
         def sink(response: InferenceResponse) -> None:
@@ -254,7 +254,7 @@ class NativeGrpcServer:
                 return
             error = response.error
             if error is not None:
-                call.finish(_code(status_code(error)), error.message)
+                call.fail(error)
                 return
             try:
                 parts = encode_infer_response_parts(response)
@@ -268,12 +268,11 @@ class NativeGrpcServer:
         try:
             cancel = self._server.submit(request, sink)
         except InferenceServerError as exc:
-            call.finish(_code(status_code(exc)), exc.message)
+            call.fail(exc)
             return
         except Exception as exc:
             logger.exception("unexpected error in ModelInfer")
-            error = InferenceServerError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
-            call.finish(_code(status_code(error)), error.message)
+            call.finish(StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             return
         if not call.stream.closed:
             call.stop_work = cancel

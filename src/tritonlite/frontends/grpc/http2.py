@@ -337,16 +337,16 @@ class Stream:
         conn._out.append(_frame(RST_STREAM, 0, self.id, error.to_bytes(4, "big")))
         self.remote_closed = True  # no second RST_STREAM from _closed
         self._cancelled()  # the application stops its work
-        self._pending.clear()
-        self._trailers = None
         conn._closed(self)
         conn._schedule_flush()
 
     def _cancelled(self) -> None:
+        """The call ends without (more of) our answer: output still queued is dropped,
+        and the application hears of it unless it had already finished."""
+        self._pending.clear()
+        self._trailers = None
         if not self.closed:
             self.closed = True
-            self._pending.clear()
-            self._trailers = None
             _call_guarded(self.on_cancel, self.path)
         self._release()
 
@@ -646,11 +646,11 @@ class Connection(asyncio.Protocol):
             elif ftype == SETTINGS:
                 self._on_settings(bytes(view[start:pos]), flags, stream_id)
             elif ftype == RST_STREAM:
-                stream = self._streams.pop(stream_id, None)
+                stream = self._streams.get(stream_id)
                 if stream is not None:
-                    self._blocked.pop(stream_id, None)
+                    stream.remote_closed = True  # no RST_STREAM back from _closed
                     stream._cancelled()
-                    self._close_if_done()
+                    self._closed(stream)
             elif ftype == GOAWAY:
                 self._going_away = True
                 self._close_if_done()

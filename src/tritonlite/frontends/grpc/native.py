@@ -67,12 +67,12 @@ class _Call:
 
     __slots__ = ("stop_work", "stream", "timer")
 
-    def __init__(self, stream: Stream, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self.stop_work: Callable[[], Any] | None = None
         self.timer: asyncio.TimerHandle | None = None
         if stream.timeout is not None:
-            self.timer = loop.call_later(stream.timeout, self._expired)
+            self.timer = asyncio.get_running_loop().call_later(stream.timeout, self._expired)
         stream.on_cancel = self.cancel
 
     def cancel(self) -> None:
@@ -183,7 +183,7 @@ class NativeGrpcServer:
         loop_task = self._task
 
         def open_call(stream: Stream) -> None:
-            call = _Call(stream, self._loop or asyncio.get_running_loop())
+            call = _Call(stream)
 
             def on_message(data: Any) -> None:
                 stream.on_message = None  # a unary call reads one message
@@ -201,7 +201,8 @@ class NativeGrpcServer:
         return open_call
 
     def _task(self, coro: Any) -> asyncio.Task[Any]:
-        task = (self._loop or asyncio.get_running_loop()).create_task(coro)
+        assert self._loop is not None  # calls arrive only once start() has run
+        task = self._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -226,7 +227,7 @@ class NativeGrpcServer:
     # ------------------------------------------------------------------- inference
 
     def _model_infer(self, stream: Stream) -> None:
-        call = _Call(stream, self._loop or asyncio.get_running_loop())
+        call = _Call(stream)
 
         def on_message(data: Any) -> None:
             stream.on_message = None
@@ -278,7 +279,7 @@ class NativeGrpcServer:
             call.stop_work = cancel
 
     def _model_stream_infer(self, stream: Stream) -> None:
-        call = _Call(stream, self._loop or asyncio.get_running_loop())
+        call = _Call(stream)
         inbox: asyncio.Queue[WireInferRequest | None] = asyncio.Queue()
 
         async def incoming() -> AsyncIterator[WireInferRequest]:
@@ -310,7 +311,7 @@ class NativeGrpcServer:
         return health_pb2.HealthCheckResponse(status=health_status(self._server))
 
     def _health_watch(self, stream: Stream) -> None:
-        call = _Call(stream, self._loop or asyncio.get_running_loop())
+        call = _Call(stream)
 
         def on_message(data: Any) -> None:
             stream.on_message = None

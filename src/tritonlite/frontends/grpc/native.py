@@ -180,25 +180,16 @@ class NativeGrpcServer:
     def _unary_route(self, method: Callable[[Any, Any], Any],
                      deserializer: Callable[[bytes], Any],
                      serializer: Callable[[Any], bytes]) -> Callable[[Stream], None]:
-        loop_task = self._task
+        def start(call: _Call, data: Any) -> None:
+            try:
+                request = deserializer(bytes(data))
+            except Exception:
+                call.finish(StatusCode.INTERNAL, _DESERIALIZE_FAILED)
+                return
+            call.stop_work = self._task(self._run_unary(call, method, request,
+                                                        serializer)).cancel
 
-        def open_call(stream: Stream) -> None:
-            call = _Call(stream)
-
-            def on_message(data: Any) -> None:
-                stream.on_message = None  # a unary call reads one message
-                try:
-                    request = deserializer(bytes(data))
-                except Exception:
-                    call.finish(StatusCode.INTERNAL, _DESERIALIZE_FAILED)
-                    return
-                task = loop_task(self._run_unary(call, method, request, serializer))
-                call.stop_work = task.cancel
-
-            stream.on_message = on_message
-            stream.on_half_close = lambda: _missing_message(call)
-
-        return open_call
+        return lambda stream: _one_request(stream, start)
 
     def _task(self, coro: Any) -> asyncio.Task[Any]:
         assert self._loop is not None  # calls arrive only once start() has run
@@ -227,14 +218,7 @@ class NativeGrpcServer:
     # ------------------------------------------------------------------- inference
 
     def _model_infer(self, stream: Stream) -> None:
-        call = _Call(stream)
-
-        def on_message(data: Any) -> None:
-            stream.on_message = None
-            self._start_infer(call, data)
-
-        stream.on_message = on_message
-        stream.on_half_close = lambda: _missing_message(call)
+        _one_request(stream, self._start_infer)
 
     def _start_infer(self, call: _Call, data: Any) -> None:
         servicer = self._servicer
@@ -311,14 +295,10 @@ class NativeGrpcServer:
         return health_pb2.HealthCheckResponse(status=health_status(self._server))
 
     def _health_watch(self, stream: Stream) -> None:
-        call = _Call(stream)
-
-        def on_message(data: Any) -> None:
-            stream.on_message = None
+        def start(call: _Call, data: Any) -> None:
             call.stop_work = self._task(self._watch(stream)).cancel
 
-        stream.on_message = on_message
-        stream.on_half_close = lambda: _missing_message(call)
+        _one_request(stream, start)
 
     async def _watch(self, stream: Stream) -> None:
         # ServerApi has no readiness events, so changes are noticed on a timer.
@@ -332,7 +312,19 @@ class NativeGrpcServer:
             await asyncio.sleep(self._watch_interval)
 
 
-def _missing_message(call: _Call) -> None:
-    """The client half-closed a unary call without sending its request."""
-    if call.stream.on_message is not None:
-        call.finish(StatusCode.INTERNAL, "Missing request message")
+def _one_request(stream: Stream, start: Callable[[_Call, Any], None]) -> None:
+    """Open a call that reads exactly one request message (unary and server-streaming
+    RPCs): ``start(call, message)`` runs when it arrives; a client that half-closes
+    without sending it gets INTERNAL "Missing request message"."""
+    call = _Call(stream)
+
+    def on_message(data: Any) -> None:
+        stream.on_message = None  # one message; later ones are not read
+        start(call, data)
+
+    def on_half_close() -> None:
+        if stream.on_message is not None:
+            call.finish(StatusCode.INTERNAL, "Missing request message")
+
+    stream.on_message = on_message
+    stream.on_half_close = on_half_close

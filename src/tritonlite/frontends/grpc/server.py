@@ -141,9 +141,16 @@ class GrpcFrontend:
         if self._grpc_server or self._threaded or self._native:
             raise RuntimeError("GrpcFrontend already started")
         if self.shape == "threaded":
-            return self._start_threaded()
-        if self.shape == "native":
-            return await self._start_native()
+            bound = self._start_threaded()
+        elif self.shape == "native":
+            bound = await self._start_native()
+        else:
+            bound = await self._start_aio()
+        self.port = bound
+        logger.info("Started GRPCInferenceService at %s", _host_port(self.address, bound))
+        return bound
+
+    async def _start_aio(self) -> int:
         grpc_server = grpc.aio.server(options=self.channel_options())
         handlers = method_handlers(self.servicer)
         grpc_server.add_generic_rpc_handlers(
@@ -154,8 +161,6 @@ class GrpcFrontend:
         bound = self._bind(grpc_server.add_insecure_port)
         await grpc_server.start()
         self._grpc_server = grpc_server
-        self.port = bound
-        logger.info("Started GRPCInferenceService at %s", _host_port(self.address, bound))
         return bound
 
     def _bind(self, add_insecure_port: Callable[[str], int]) -> int:
@@ -179,8 +184,6 @@ class GrpcFrontend:
         except OSError as exc:
             raise OSError(f"failed to bind the gRPC endpoint to {target}: {exc}") from exc
         self._native = native
-        self.port = bound
-        logger.info("Started GRPCInferenceService at %s", _host_port(self.address, bound))
         return bound
 
     def _start_threaded(self) -> int:
@@ -190,8 +193,6 @@ class GrpcFrontend:
         bound = self._bind(threaded.grpc_server.add_insecure_port)
         threaded.grpc_server.start()
         self._threaded = threaded
-        self.port = bound
-        logger.info("Started GRPCInferenceService at %s", _host_port(self.address, bound))
         return bound
 
     async def stop(self, grace: float | None = None) -> None:

@@ -37,9 +37,9 @@ from tritonlite.frontends.grpc.service import (
     _RPCS,
     SERVICE_NAME,
     AbortCall,
+    HealthServicer,
     InferenceServicer,
     LoopContext,
-    health_status,
 )
 
 __all__ = ["NativeGrpcServer"]
@@ -102,14 +102,13 @@ class _Call:
 
 
 class NativeGrpcServer:
-    """Serves ``servicer`` (and the health service) over ``http2.Connection``s."""
+    """Serves ``servicer`` and ``health`` over ``http2.Connection``s."""
 
-    def __init__(self, server: ServerApi, servicer: InferenceServicer, *,
-                 health_watch_interval: float = 1.0,
-                 max_message_bytes: int = 2**31 - 1) -> None:
+    def __init__(self, server: ServerApi, servicer: InferenceServicer,
+                 health: HealthServicer, *, max_message_bytes: int = 2**31 - 1) -> None:
         self._server = server
         self._servicer = servicer
-        self._watch_interval = health_watch_interval
+        self._health = health
         self._max_message_bytes = max_message_bytes
         self._listener: asyncio.base_events.Server | None = None
         self._connections: set[Connection] = set()
@@ -127,7 +126,7 @@ class NativeGrpcServer:
                 self._routes[prefix + name] = self._unary_route(
                     getattr(servicer, name), deserializer, serializer)
         self._routes[_HEALTH + "Check"] = self._unary_route(
-            self._health_check, health_pb2.HealthCheckRequest.FromString,
+            health.Check, health_pb2.HealthCheckRequest.FromString,
             health_pb2.HealthCheckResponse.SerializeToString)
         self._routes[_HEALTH + "Watch"] = self._health_watch
 
@@ -291,9 +290,6 @@ class NativeGrpcServer:
 
     # ------------------------------------------------------------------- health
 
-    async def _health_check(self, request: Any, context: Any) -> health_pb2.HealthCheckResponse:
-        return health_pb2.HealthCheckResponse(status=health_status(self._server))
-
     def _health_watch(self, stream: Stream) -> None:
         def start(call: _Call, data: Any) -> None:
             call.stop_work = self._task(self._watch(stream)).cancel
@@ -301,15 +297,11 @@ class NativeGrpcServer:
         _one_request(stream, start)
 
     async def _watch(self, stream: Stream) -> None:
-        # ServerApi has no readiness events, so changes are noticed on a timer.
-        last = None
-        while not stream.closed:
-            status = health_status(self._server)
-            if status != last:
-                stream.send_message(
-                    health_pb2.HealthCheckResponse(status=status).SerializeToString())
-                last = status
-            await asyncio.sleep(self._watch_interval)
+        """The health servicer's Watch, written to the stream until the call ends (its
+        cancel stops this task). Any service name is answered, so the request is unread."""
+        watch = self._health.Watch(health_pb2.HealthCheckRequest(), _Context(stream))
+        async for response in watch:
+            stream.send_message(response.SerializeToString())
 
 
 def _one_request(stream: Stream, start: Callable[[_Call, Any], None]) -> None:

@@ -175,8 +175,7 @@ class GrpcFrontend:
         return bound
 
     async def _start_native(self) -> int:
-        native = NativeGrpcServer(self.server, self.servicer,
-                                  health_watch_interval=self.health._watch_interval,
+        native = NativeGrpcServer(self.server, self.servicer, self.health,
                                   max_message_bytes=self.max_message_bytes)
         target = _host_port(self.address, self.port)
         try:

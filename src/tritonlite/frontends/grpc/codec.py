@@ -64,6 +64,7 @@ __all__ = [
     "decode_infer_request",
     "encode_empty_final_response",
     "encode_infer_response",
+    "encode_infer_response_parts",
     "encode_stream_error",
     "encode_stream_response",
     "parse_infer_request",
@@ -491,8 +492,7 @@ def encode_infer_response_parts(response: InferenceResponse) -> list[bytes | mem
 def encode_infer_response(response: InferenceResponse) -> bytes:
     """A successful response -> serialized ``ModelInferResponse`` (outputs in
     ``raw_output_contents``, which is what tritonclient reads)."""
-    parts = _encode_response_parts(response, None, response.model_name, response.model_version)
-    return b"".join(parts)
+    return b"".join(encode_infer_response_parts(response))
 
 
 def encode_stream_response(response: InferenceResponse, request: InferenceRequest) -> bytes:

@@ -16,8 +16,9 @@ Anything else is unknown: ``Request for unknown model: '<name>' is not found``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,9 +211,32 @@ class FakeServer:
 
 @dataclass
 class RunningFrontend:
-    """What the ``grpc_frontend`` fixture yields."""
+    """What the frontend fixtures yield (see :func:`serving`)."""
 
     url: str
     fake: FakeServer
     frontend: GrpcFrontend
     loop: asyncio.AbstractEventLoop
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+
+@contextlib.contextmanager
+def serving(fake: FakeServer, frontend: GrpcFrontend,
+            grace: float = 0.5) -> Iterator[RunningFrontend]:
+    """``frontend`` (over ``fake``) started on its own event loop in a thread, so blocking
+    clients and clients on the test's loop can both drive it; stopped with ``grace``."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="grpc-frontend", daemon=True)
+    thread.start()
+    port = asyncio.run_coroutine_threadsafe(frontend.start(), loop).result(timeout=10)
+    try:
+        yield RunningFrontend(f"127.0.0.1:{port}", fake, frontend, loop)
+    finally:
+        fake.release_slow.set()
+        asyncio.run_coroutine_threadsafe(frontend.stop(grace), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 
 import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aioclient
-from grpc_fake_server import FakeServer
+from grpc_fake_server import FakeServer, serving
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tritonlite.frontends.grpc.server import GrpcFrontend, KeepAliveOptions
@@ -89,31 +88,25 @@ async def test_stop_cancels_watches_and_streams_after_the_grace_period(shape: st
 
 @SHAPES
 def test_grpc_metadata_is_forwarded(shape: str) -> None:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     fake = FakeServer()
     # Each shape wires ModelInfer its own way; the streams share the servicer's code.
     frontend = GrpcFrontend(fake, address="127.0.0.1", port=0, header_forward_pattern="^x-fw",
                             shape=shape)
-    port = asyncio.run_coroutine_threadsafe(frontend.start(), loop).result(timeout=10)
-    client = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
-    try:
-        x = grpcclient.InferInput("INPUT0", [1, 4], "FP32")
-        x.set_data_from_numpy(np.zeros((1, 4), np.float32))
-        client.infer("echo", [x], headers={"x-fw-a": "1", "other": "2"},
-                     parameters={"p": "q"})
-        assert fake.requests[-1].parameters == {"p": "q", "x-fw-a": "1"}
+    with serving(fake, frontend) as running:
+        client = grpcclient.InferenceServerClient(running.url)
+        try:
+            x = grpcclient.InferInput("INPUT0", [1, 4], "FP32")
+            x.set_data_from_numpy(np.zeros((1, 4), np.float32))
+            client.infer("echo", [x], headers={"x-fw-a": "1", "other": "2"},
+                         parameters={"p": "q"})
+            assert fake.requests[-1].parameters == {"p": "q", "x-fw-a": "1"}
 
-        responses: list[object] = []
-        client.start_stream(callback=lambda result, error: responses.append(result or error),
-                            headers={"x-fw-b": "2"})
-        client.async_stream_infer("echo", [x])
-        client.stop_stream()
-        assert fake.requests[-1].parameters == {"x-fw-b": "2"}
-    finally:
-        client.close()
-        asyncio.run_coroutine_threadsafe(frontend.stop(0.5), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+            responses: list[object] = []
+            client.start_stream(
+                callback=lambda result, error: responses.append(result or error),
+                headers={"x-fw-b": "2"})
+            client.async_stream_infer("echo", [x])
+            client.stop_stream()
+            assert fake.requests[-1].parameters == {"x-fw-b": "2"}
+        finally:
+            client.close()

@@ -10,7 +10,6 @@ import gc
 import gzip
 import socket
 import struct
-import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import hpack
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from grpc_fake_server import FakeServer
+from grpc_fake_server import FakeServer, RunningFrontend, serving
 from tritonclient.grpc import service_pb2
 
 from tritonlite.frontends.grpc import http2
@@ -31,30 +30,13 @@ DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION =
     0, 1, 3, 4, 6, 7, 8, 9)
 
 
-@dataclass
-class Running:
-    port: int
-    fake: FakeServer
-    loop: asyncio.AbstractEventLoop
-
-
 @pytest.fixture
-def native() -> Iterator[Running]:
+def native() -> Iterator[RunningFrontend]:
     fake = FakeServer()
     frontend = GrpcFrontend(fake, address="127.0.0.1", port=0, shape="native",
                             max_message_bytes=1 << 20)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    port = asyncio.run_coroutine_threadsafe(frontend.start(), loop).result(timeout=10)
-    try:
-        yield Running(port, fake, loop)
-    finally:
-        fake.release_slow.set()
-        asyncio.run_coroutine_threadsafe(frontend.stop(0.2), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+    with serving(fake, frontend, grace=0.2) as running:
+        yield running
 
 
 def frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
@@ -171,7 +153,7 @@ def decode_infer(body: bytes) -> service_pb2.ModelInferResponse:
 # ----------------------------------------------------------------------------- basics
 
 
-def test_settings_ping_and_a_unary_call(native: Running) -> None:
+def test_settings_ping_and_a_unary_call(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     first = client.read_frame()
     assert first.type == SETTINGS and not first.flags & 1
@@ -187,7 +169,7 @@ def test_settings_ping_and_a_unary_call(native: Running) -> None:
     assert np.frombuffer(reply.raw_output_contents[0], np.float32).tolist() == [0, 1, 2, 3]
 
 
-def test_a_message_split_over_padded_frames_and_reads(native: Running) -> None:
+def test_a_message_split_over_padded_frames_and_reads(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     message = grpc_message(infer_request(n=50_000))  # 200 KB: several frames
     head = frame(HEADERS, 0x4 | 0x8, 1, b"\x03" + client.headers_block("ModelInfer") + b"pad")
@@ -205,7 +187,7 @@ def test_a_message_split_over_padded_frames_and_reads(native: Running) -> None:
     assert out.tolist() == list(range(50_000))
 
 
-def test_headers_in_continuation_frames_and_metadata(native: Running) -> None:
+def test_headers_in_continuation_frames_and_metadata(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     block = client.headers_block("ModelInfer", extra=(("x-note", "a" * 300),))
     client.send(frame(HEADERS, 0, 1, block[:10]) + frame(CONTINUATION, 0, 1, block[10:20])
@@ -215,7 +197,7 @@ def test_headers_in_continuation_frames_and_metadata(native: Running) -> None:
     assert trailers["grpc-status"] == "0"
 
 
-def test_many_calls_on_one_connection_interleave(native: Running) -> None:
+def test_many_calls_on_one_connection_interleave(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     ids = list(range(1, 41, 2))
     client.send(b"".join(frame(HEADERS, 0x4, i, client.headers_block("ModelInfer"))
@@ -231,7 +213,7 @@ def test_many_calls_on_one_connection_interleave(native: Running) -> None:
 # ----------------------------------------------------------------------- flow control
 
 
-def test_responses_wait_for_the_clients_window(native: Running) -> None:
+def test_responses_wait_for_the_clients_window(native: RunningFrontend) -> None:
     client = Client.connect(native.port, window=1000)  # the client's stream window
     n = 100_000  # 400 KB out: more than the connection's default 65535 too
     client.call(1, "ModelInfer", infer_request(n=n))
@@ -253,7 +235,7 @@ def test_responses_wait_for_the_clients_window(native: Running) -> None:
     assert out.tolist() == list(range(n))
 
 
-def test_a_client_without_window_updates_is_never_sent_more(native: Running) -> None:
+def test_a_client_without_window_updates_is_never_sent_more(native: RunningFrontend) -> None:
     client = Client.connect(native.port, window=0)
     client.call(1, "ModelInfer", infer_request())
     frames = client.frames_until(lambda f: f.type == HEADERS and f.stream == 1)
@@ -265,7 +247,7 @@ def test_a_client_without_window_updates_is_never_sent_more(native: Running) -> 
     assert trailers["grpc-status"] == "0" and decode_infer(body).model_name == "echo"
 
 
-def test_the_server_acknowledges_received_data(native: Running) -> None:
+def test_the_server_acknowledges_received_data(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     request = grpc_message(infer_request(n=(1 << 20) // 4 - 64))  # just under 1 MiB
     for i in range(40):  # 40 MB through one connection: more than its window
@@ -279,7 +261,7 @@ def test_the_server_acknowledges_received_data(native: Running) -> None:
 # ------------------------------------------------------------------ errors and ends
 
 
-def test_unknown_method_wrong_verb_and_content_type(native: Running) -> None:
+def test_unknown_method_wrong_verb_and_content_type(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     client.call(1, "NoSuchRpc", b"")
     headers, _, _ = client.response(1)
@@ -296,7 +278,7 @@ def test_unknown_method_wrong_verb_and_content_type(native: Running) -> None:
     assert client.response(9)[2]["grpc-status"] == "0"
 
 
-def test_error_details_are_percent_encoded(native: Running) -> None:
+def test_error_details_are_percent_encoded(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     client.call(1, "ModelInfer", infer_request(model="nöpe%"))
     headers, _, _ = client.response(1)
@@ -304,7 +286,7 @@ def test_error_details_are_percent_encoded(native: Running) -> None:
     assert headers["grpc-message"] == ("Request for unknown model: 'n%C3%B6pe%25' is not found")
 
 
-def test_a_message_over_the_limit_is_refused(native: Running) -> None:
+def test_a_message_over_the_limit_is_refused(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     big = grpc_message(b"\0" * ((1 << 20) + 1))
     client.send(frame(HEADERS, 0x4, 1, client.headers_block("ModelInfer"))
@@ -316,7 +298,7 @@ def test_a_message_over_the_limit_is_refused(native: Running) -> None:
     assert client.response(3)[2]["grpc-status"] == "0"
 
 
-def test_client_reset_cancels_the_call_in_the_core(native: Running) -> None:
+def test_client_reset_cancels_the_call_in_the_core(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     client.call(1, "ModelInfer", infer_request(model="slow"))
     deadline = time.monotonic() + 5
@@ -330,7 +312,7 @@ def test_client_reset_cancels_the_call_in_the_core(native: Running) -> None:
     assert client.response(3)[2]["grpc-status"] == "0"
 
 
-def test_grpc_timeout_ends_the_call_and_cancels_it(native: Running) -> None:
+def test_grpc_timeout_ends_the_call_and_cancels_it(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     start = time.monotonic()
     client.call(1, "ModelInfer", infer_request(model="slow"), timeout="200m")
@@ -353,7 +335,7 @@ def test_grpc_timeout_ends_the_call_and_cancels_it(native: Running) -> None:
     (frame(WINDOW_UPDATE, 0, 0, b"\0\0\0\0"), 1),  # a zero increment
 ], ids=["http1", "hpack", "even-id", "ping-size", "max-frame", "idle-data", "zero-window"])
 def test_a_broken_connection_is_closed_and_others_are_served(
-        native: Running, garbage: bytes, error: int) -> None:
+        native: RunningFrontend, garbage: bytes, error: int) -> None:
     sock = socket.create_connection(("127.0.0.1", native.port), timeout=5)
     http1 = garbage.startswith(b"GET")
     sock.sendall(garbage if http1 else http2.PREFACE + frame(SETTINGS, 0, 0) + garbage)
@@ -379,7 +361,7 @@ def test_a_broken_connection_is_closed_and_others_are_served(
 
 
 @pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
-def test_compressed_requests_through_tritonclient(native: Running, algorithm: str) -> None:
+def test_compressed_requests_through_tritonclient(native: RunningFrontend, algorithm: str) -> None:
     client = grpcclient.InferenceServerClient(f"127.0.0.1:{native.port}")
     try:
         x = grpcclient.InferInput("INPUT0", [1, 1000], "FP32")
@@ -391,7 +373,7 @@ def test_compressed_requests_through_tritonclient(native: Running, algorithm: st
         client.close()
 
 
-def test_compressed_messages_and_unknown_encodings(native: Running) -> None:
+def test_compressed_messages_and_unknown_encodings(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     body = infer_request()
     for sid, (encoding, packed) in enumerate(
@@ -412,7 +394,7 @@ def test_compressed_messages_and_unknown_encodings(native: Running) -> None:
 # ----------------------------------------------------------------------- shutdown
 
 
-def test_stop_sends_goaway_and_refuses_new_streams(native: Running) -> None:
+def test_stop_sends_goaway_and_refuses_new_streams(native: RunningFrontend) -> None:
     fake = FakeServer()
     frontend = GrpcFrontend(fake, address="127.0.0.1", port=0, shape="native")
     port = asyncio.run_coroutine_threadsafe(frontend.start(), native.loop).result(timeout=10)
@@ -445,7 +427,7 @@ def test_parse_timeout() -> None:
 # ------------------------------------------------------------------------ garbage
 
 
-def test_finished_calls_leave_no_cyclic_garbage(native: Running) -> None:
+def test_finished_calls_leave_no_cyclic_garbage(native: RunningFrontend) -> None:
     """A call's objects must go when it ends, by reference counting: left to the cyclic
     collector, each call's cycle adds to collections that pause the loop for
     milliseconds, and those pauses are the latency tail."""
@@ -472,7 +454,7 @@ def test_finished_calls_leave_no_cyclic_garbage(native: Running) -> None:
     assert leaked == []
 
 
-def test_repeated_header_blocks_follow_the_dynamic_table(native: Running) -> None:
+def test_repeated_header_blocks_follow_the_dynamic_table(native: RunningFrontend) -> None:
     """Blocks of indexes only are decoded once and remembered; a block that changes the
     table must end that, or the same bytes would keep their old meaning."""
     client = Client.connect(native.port)
@@ -497,7 +479,7 @@ def test_repeated_header_blocks_follow_the_dynamic_table(native: Running) -> Non
 
 
 def test_output_waiting_for_the_window_survives_the_clients_half_close(
-        native: Running) -> None:
+        native: RunningFrontend) -> None:
     client = Client.connect(native.port, window=1000)
     n = 10_000
     client.send(frame(HEADERS, 0x4, 1, client.headers_block("ModelInfer"))
@@ -513,7 +495,7 @@ def test_output_waiting_for_the_window_survives_the_clients_half_close(
     assert out.tolist() == list(range(n))
 
 
-def test_a_compressed_message_is_limited_by_its_inflated_size(native: Running) -> None:
+def test_a_compressed_message_is_limited_by_its_inflated_size(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     bomb = gzip.compress(b"\0" * (2 << 20))  # ~2 KB that inflate to 2 MiB (limit: 1 MiB)
     client.send(frame(HEADERS, 0x4, 1, client.headers_block(
@@ -525,19 +507,12 @@ def test_a_compressed_message_is_limited_by_its_inflated_size(native: Running) -
     assert client.response(3)[2]["grpc-status"] == "0"
 
 
-def test_an_unexpected_error_ends_only_its_call(native: Running,
+def test_an_unexpected_error_ends_only_its_call(native: RunningFrontend,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    frontend_servicer = None
-    for obj in gc.get_objects():  # the fixture's frontend is not exposed; find its servicer
-        if type(obj).__name__ == "InferenceServicer" and getattr(obj, "_server", None) is \
-                native.fake:
-            frontend_servicer = obj
-    assert frontend_servicer is not None
-
     def broken(wire: object, *, unary: bool) -> None:
         raise ValueError("broken decoder")
 
-    monkeypatch.setattr(frontend_servicer, "_decode", broken)
+    monkeypatch.setattr(native.frontend.servicer, "_decode", broken)
     client = Client.connect(native.port)
     client.call(1, "ModelInfer", infer_request())
     headers, _, _ = client.response(1)
@@ -548,7 +523,7 @@ def test_an_unexpected_error_ends_only_its_call(native: Running,
     assert client.response(3)[2]["grpc-status"] == "0"
 
 
-def test_a_stream_reset_by_the_server_cancels_its_work(native: Running) -> None:
+def test_a_stream_reset_by_the_server_cancels_its_work(native: RunningFrontend) -> None:
     client = Client.connect(native.port)
     client.send(frame(HEADERS, 0x4, 1, client.headers_block("ModelStreamInfer"))
                 + frame(DATA, 0, 1, grpc_message(infer_request(model="slow"))))

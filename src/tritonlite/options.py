@@ -44,6 +44,11 @@ class ServerOptions:
     allow_http: bool = _opt(True, "Serve the HTTP/REST protocol.")
     http_port: int = _opt(8000, "HTTP port (0: any free port).")
     http_address: str = _opt("0.0.0.0", "HTTP bind address.")
+    http_server: str = _opt(
+        "auto", "auto | native (tritonlite's own HTTP/1.1 protocol over the httptools parser, "
+        "on the server's loop) | uvicorn (uvicorn serving the ASGI app). auto is native: "
+        "measured (bench/), it spends less CPU per small request.",
+        choices=("auto", "native", "uvicorn"))
     http_max_input_size: int = _opt(64 << 20, "Largest accepted HTTP request body, in bytes.")
     allow_metrics: bool = _opt(True, "Serve Prometheus metrics.")
     metrics_port: int = _opt(8002, "Metrics port (0: any free port).")

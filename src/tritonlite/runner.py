@@ -48,6 +48,15 @@ def grpc_shape(shape: str) -> str:
     return "native" if shape == "auto" else shape
 
 
+def http_shape(shape: str) -> str:
+    """The HTTP server shape ``--http-server shape`` means (``frontends/http/server.py``).
+
+    ``auto`` is ``native``, by measurement (``bench/``): pinned to one core, uvicorn's
+    protocol and the ASGI hand-off cost more per small request than the native protocol.
+    """
+    return "native" if shape == "auto" else shape
+
+
 def _grpc(server: InferenceServer, opts: ServerOptions, *,
           settings: ServerSettings | None = None) -> tuple[str, str, Frontend]:
     from tritonlite.frontends.grpc.server import GrpcFrontend
@@ -66,7 +75,7 @@ def _http(server: InferenceServer, opts: ServerOptions, *,
     return ("HTTPService", opts.http_address,
             HttpFrontend(server, address=opts.http_address, port=opts.http_port,
                          max_input_size=opts.http_max_input_size, settings=settings,
-                         config_json=config_to_json,
+                         config_json=config_to_json, shape=http_shape(opts.http_server),
                          header_forward_pattern=opts.http_header_forward_pattern))
 
 

@@ -130,3 +130,25 @@ def test_grpcio_server_shapes(start_server, shape: str) -> None:
     got = [int(results.get(timeout=30)[0].as_numpy("OUT")[0]) for _ in range(3)]
     client.stop_stream()
     assert got == [0, 1, 2]
+
+
+def test_uvicorn_http_shape(start_server) -> None:
+    """``--http-server uvicorn``: the same HTTP protocol with uvicorn serving the ASGI app
+    (the rest of the suite runs the default, the native HTTP/1.1 transport)."""
+    import tritonclient.http as httpclient
+
+    server = start_server(MODELS, ["--http-server=uvicorn", "--model-control-mode=explicit",
+                                   "--load-model=add_sub"])
+    client = httpclient.InferenceServerClient(server.http_url)
+    try:
+        assert client.is_server_ready()
+        a = httpclient.InferInput("INPUT0", [4], "FP32")
+        a.set_data_from_numpy(np.arange(4, dtype=np.float32))
+        b = httpclient.InferInput("INPUT1", [4], "FP32")
+        b.set_data_from_numpy(np.ones(4, np.float32), binary_data=False)
+        result = client.infer("add_sub", [a, b])
+        assert result.as_numpy("OUTPUT0").tolist() == [1, 2, 3, 4]
+    finally:
+        client.close()
+    assert server.wait_for_log("Started HTTPService at 0.0.0.0:")
+    assert "(uvicorn)" in server.log()

@@ -2,9 +2,11 @@
 
 Modules, outside in:
 
-* ``server``: :class:`~tritonlite.frontends.http.server.HttpFrontend` (uvicorn +
-  httptools on the server's event loop; why this stack is measured there).
-* ``app``: the raw ASGI app: Triton's routes in Triton's order, body reading bounded by
+* ``server``: :class:`~tritonlite.frontends.http.server.HttpFrontend`, in one of two
+  shapes (``--http-server``; why, measured, is there).
+* ``native``: the HTTP/1.1 connection protocol over the httptools parser (the default).
+* ``app``: Triton's routes in Triton's order, served as a raw ASGI app (what uvicorn
+  runs) or called directly by ``native``; body reading bounded by
   ``--http-max-input-size``, writing replies part by part, Server-Sent Events.
 * ``handlers``: one handler per endpoint: decode, one ``ServerApi`` call, encode.
 * ``codec`` / ``generate`` / ``messages``: request and response bodies (pure); the tensor
@@ -24,8 +26,9 @@ uncompressed -- always allowed in HTTP, and every client reads ``Content-Encodin
 Compressed request bodies are inflated in a worker thread when they are big.
 
 A client that disconnects cancels its request in the core, as in Triton (the model sees
-``request.is_cancelled()``): a request still running after 50 ms watches its connection,
-and ``generate_stream`` watches it between events.
+``request.is_cancelled()``). The native transport sees the close itself; under uvicorn a
+request still running after 50 ms watches its connection, and ``generate_stream``
+watches it between events.
 
 Deliberate differences from Triton 2.51 (each has a ``tritonlite_only`` conformance test):
 
@@ -36,5 +39,5 @@ Deliberate differences from Triton 2.51 (each has a ``tritonlite_only`` conforma
   400 instead of an inflated-to-nothing request.
 * Large incompressible replies are not gzipped (above).
 * Forwarded headers (``--http-header-forward-pattern``) arrive with lower-case names
-  (HTTP/1.1 header names are case-insensitive and uvicorn lower-cases them).
+  (HTTP/1.1 header names are case-insensitive; both transports lower-case them).
 """

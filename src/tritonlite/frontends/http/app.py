@@ -1,4 +1,4 @@
-"""The HTTP/REST frontend as a raw ASGI application: routing and body I/O.
+"""The HTTP/REST frontend's application: routing, and body I/O as a raw ASGI app.
 
 Routes are Triton's (``HTTPAPIServer::Handle``), matched in its order on the request
 path: ``/v2/models/stats``, ``/v2/logging``, the model routes
@@ -13,8 +13,10 @@ refused before a byte is read, a chunked body as soon as it passes the limit (an
 connection is closed). Replies are written as their parts come (JSON header, then the
 tensor bytes as they are, no join); ``generate_stream`` replies are chunked.
 
-No framework sits between uvicorn and this app: measured on one core, a routing
-framework would add more than the whole app costs per request (see ``server.py``).
+No framework sits between the transport and this app: measured on one core, a routing
+framework would add more than the whole app costs per request (see ``server.py``). The
+native transport (``native.py``) reads the request itself and calls :meth:`HttpApp.handle`;
+the ASGI entry point below is what uvicorn (``--http-server uvicorn``) calls.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from tritonlite.frontends.http.codec import max_size_error
 from tritonlite.frontends.http.errors import NOT_FOUND, error_body
 from tritonlite.frontends.http.handlers import Handlers, HttpRequest, Reply, message_reply
 
-__all__ = ["HttpApp"]
+__all__ = ["HttpApp", "read_headers"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,20 @@ _WANTED = frozenset(
 )
 
 
+def read_headers(pairs: Iterable[tuple[bytes, bytes]], *,
+                 keep_all: bool) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The headers a handler reads (lower-case names, the last of a repeated one) and,
+    when ``keep_all`` (headers are forwarded), every header in order."""
+    headers: dict[str, str] = {}
+    raw_headers: list[tuple[str, str]] = []
+    for name, value in pairs:
+        if name in _WANTED:
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+        if keep_all:
+            raw_headers.append((name.decode("latin-1"), value.decode("latin-1")))
+    return headers, raw_headers
+
+
 class HttpApp:
     """ASGI 3 application over :class:`Handlers`."""
 
@@ -71,39 +87,53 @@ class HttpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served
             return
-        headers: dict[str, str] = {}
-        raw_headers: list[tuple[str, str]] = []
-        keep_all = self.handlers.header_forward_pattern is not None
-        for name, value in scope["headers"]:
-            if name in _WANTED:
-                headers[name.decode("latin-1")] = value.decode("latin-1")
-            if keep_all:
-                raw_headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        headers, raw_headers = read_headers(
+            scope["headers"], keep_all=self.handlers.header_forward_pattern is not None)
         body = await self._read_body(headers, receive, send)
         if body is None:
             return
         request = HttpRequest(scope["method"], headers, body, raw_headers)
         watch = _DisconnectWatch(receive)
         try:
-            reply = await self.route(scope["path"], request)
+            reply = await self.handle(scope["path"], request)
         except asyncio.CancelledError:
             if watch.fired:  # the client went away: the core has cancelled the request
                 return
             raise
-        except Exception:
-            logger.exception("unexpected error handling %s %s", scope["method"], scope["path"])
-            reply = message_reply(500, "internal error in the HTTP frontend; see the server log")
         finally:
             watch.close()
         await self._send(send, reply, receive)
 
+    async def handle(self, path: str, request: HttpRequest) -> Reply:
+        """The reply to one whole request (both transports call this): :meth:`route`,
+        with an unexpected error logged and answered 500 instead of dropping the
+        connection."""
+        try:
+            return await self.route(path, request)
+        except Exception:
+            logger.exception("unexpected error handling %s %s", request.method, path)
+            return message_reply(500, "internal error in the HTTP frontend; see the server log")
+
+    def declared_over_limit(self, headers: dict[str, str]) -> int | None:
+        """The declared ``Content-Length`` if it is over ``--http-max-input-size``."""
+        declared = headers.get("content-length")
+        if (declared is not None and declared.isascii() and declared.isdigit()
+                and int(declared) > self.max_input_size):
+            return int(declared)
+        return None
+
+    def too_large(self, size: int) -> Reply:
+        """The refusal of a body of ``size`` bytes over ``--http-max-input-size``; the
+        connection closes after it (the rest of the body is never read)."""
+        error = max_size_error("request size", size, self.max_input_size)
+        return Reply(400, [error_body(str(error))], headers=[("connection", "close")])
+
     async def _read_body(self, headers: dict[str, str], receive: Receive,
                          send: Send) -> bytes | None:
-        declared = headers.get("content-length")
         limit = self.max_input_size
-        if (declared is not None and declared.isascii() and declared.isdigit()
-                and int(declared) > limit):
-            await self._refuse(send, int(declared))
+        declared = self.declared_over_limit(headers)
+        if declared is not None:
+            await self._refuse(send, declared)
             return None
         message = await receive()
         body: bytes = message.get("body", b"")
@@ -125,9 +155,7 @@ class HttpApp:
                 return b"".join(chunks)
 
     async def _refuse(self, send: Send, size: int) -> None:
-        error = max_size_error("request size", size, self.max_input_size)
-        reply = Reply(400, [error_body(str(error))], headers=[("connection", "close")])
-        await self._send(send, reply, None)
+        await self._send(send, self.too_large(size), None)
 
     async def route(self, path: str, req: HttpRequest) -> Reply:
         """Dispatch ``req`` for ``path`` to its handler (Triton's matching order)."""

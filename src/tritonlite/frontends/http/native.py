@@ -1,0 +1,477 @@
+"""The HTTP/REST endpoint on tritonlite's own HTTP/1.1 connection protocol, on the loop.
+
+``--http-server native`` (what ``auto`` picks). The parsing is httptools' (llhttp, the
+parser uvicorn uses); this module is the connection around it, and it hands each whole
+request to :meth:`HttpApp.handle` directly, with no ASGI messages in between. Measured
+pinned to one core (``bench/``), uvicorn's protocol and the ASGI hand-off cost more per
+small inference request than the app's decode, core call and encode together.
+
+What a connection does (RFC 9112):
+
+* Keep-alive: HTTP/1.1 unless ``Connection: close``; HTTP/1.0 only on request. An idle
+  connection (nothing received for :data:`KEEP_ALIVE_S`) is closed, as uvicorn did.
+* Pipelining: requests are answered in order, one at a time; while one runs and another
+  is already parsed, the connection stops reading, so a client cannot queue without limit.
+* Bodies: ``Content-Length`` or chunked, bounded by ``--http-max-input-size``. A declared
+  size over the limit is refused before a byte of the body is kept; a chunked body as
+  soon as it passes the limit. After a refusal (and after a request that cannot be
+  parsed) the connection ends with a lingering close, so the client reads the reply.
+  ``Expect: 100-continue`` is answered at once (curl waits a second for it otherwise).
+* The header block is bounded (:data:`MAX_HEADER_BYTES`: 431, then close). A request
+  httptools cannot parse gets 400 ``Invalid HTTP request received.`` and the connection
+  closes. ``Upgrade`` is ignored (RFC 9110 7.8): the request is served as HTTP/1.1.
+* Replies go out as their parts come (JSON header, then tensor bytes as they are);
+  ``generate_stream`` replies are chunked. When the client does not read (the
+  transport's buffer passes its high-water mark), no further request is started and a
+  stream waits before its next event.
+* A client that disconnects cancels its running request (the model sees
+  ``request.is_cancelled()``), as Triton does. Like Triton (and uvicorn), the end of a
+  client's input counts as a disconnect: a half-close cannot be told from a close.
+* ``stop(grace)`` closes the listener and idle connections at once, lets requests in
+  flight finish for ``grace`` seconds (their connections close after the reply), then
+  aborts the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import urllib.parse
+from collections import deque
+from http import HTTPStatus
+
+import httptools
+
+from tritonlite.frontends.common.listener import KEEP_ALIVE_S, bind_socket
+from tritonlite.frontends.http.app import HttpApp, read_headers
+from tritonlite.frontends.http.handlers import TEXT, HttpRequest, Reply
+
+__all__ = ["KEEP_ALIVE_S", "MAX_HEADER_BYTES", "HttpConnection", "NativeHttpServer"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest request line plus header block; a larger one is refused with 431.
+MAX_HEADER_BYTES = 64 * 1024
+#: Replies up to this size are joined and written in one call.
+JOIN_LIMIT = 64 * 1024
+#: How often idle connections are looked for.
+SWEEP_S = 10.0
+#: After a refusal, how long input is still read (and dropped) before the close.
+LINGER_S = 5.0
+
+_REASONS = {int(s): s.phrase.encode("latin-1") for s in HTTPStatus}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_INVALID = "Invalid HTTP request received."
+
+# A queued item: a parsed request (method path request keep_alive), or a final reply
+# (a refusal) after which the connection closes.
+_Item = tuple[str, str, HttpRequest, bool] | Reply
+
+
+def _path(url: bytes) -> str:
+    """The request target's path, percent-decoded as uvicorn does (query dropped)."""
+    if not url.startswith(b"/"):  # absolute-form (a proxy's request) or "*"
+        try:
+            url = httptools.parse_url(url).path or b"/"
+        except httptools.HttpParserInvalidURLError:
+            return ""
+    path = url.partition(b"?")[0]
+    text = path.decode("ascii") if path.isascii() else path.decode("utf-8", "replace")
+    return urllib.parse.unquote(text) if "%" in text else text
+
+
+def _head(status: int, reply: Reply, length: int | None, keep_alive: bool | None) -> bytes:
+    """Status line and headers. ``length`` None: a chunked body. ``keep_alive`` None:
+    HTTP/1.1's default; True: an HTTP/1.0 client asked for it; False: closing."""
+    lines = [b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\n" % (
+        status, _REASONS.get(status, b""), reply.content_type.encode("latin-1"))]
+    close_said = False
+    for name, value in reply.headers:
+        lowered = name.lower()
+        if lowered == "connection":
+            close_said = True
+        lines.append(b"%s: %s\r\n" % (lowered.encode("latin-1"), value.encode("latin-1")))
+    if length is None:
+        lines.append(b"transfer-encoding: chunked\r\n")
+    else:
+        lines.append(b"content-length: %d\r\n" % length)
+    if keep_alive is False and not close_said:
+        lines.append(b"connection: close\r\n")
+    elif keep_alive:
+        lines.append(b"connection: keep-alive\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection: parse, queue, answer in order (see the module doc)."""
+
+    def __init__(self, server: NativeHttpServer) -> None:
+        self.server = server
+        self.app = server.app
+        self.loop = asyncio.get_running_loop()
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.queue: deque[_Item] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self.last_active = 0.0
+        self.stopping = False  # the server is stopping: close after the current reply
+        self._reading = True
+        self._write_paused = False
+        self._drained: asyncio.Future[None] | None = None
+        self._done = False  # a final reply is queued, or the parser failed: ignore input
+        self._raw_body = -1  # after an ignored Upgrade: body bytes still to take raw
+        self._raw_method = ""
+        self._raw_keep_alive = True
+        self._reset()
+
+    def _reset(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._size = 0
+        self._refused = False
+
+    # ---- asyncio.Protocol -----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.last_active = self.loop.time()
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.server.connections.discard(self)
+        self.queue.clear()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()  # the core cancels the request; a stream stops
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self.loop.time()
+        if self._done:
+            return
+        if self._raw_body >= 0:
+            data = self._take_raw(data)
+            if not data:
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._ignore_upgrade(data, upgrade.args[0])
+        except httptools.HttpParserError:
+            self._fail(Reply(400, [_INVALID.encode()], TEXT))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._flow()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._flow()
+
+    # ---- httptools callbacks ----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._done:  # pipelined after a refusal: never answered, so not parsed
+            raise httptools.HttpParserError("input after the connection's last reply")
+        self._reset()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._count(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+        self._count(len(name) + len(value) + 4)
+
+    def _count(self, n: int) -> None:
+        self._header_bytes += n
+        if self._header_bytes > MAX_HEADER_BYTES:
+            reply = Reply(431, [b"Request Header Fields Too Large"], TEXT)
+            self._fail(reply)
+            raise httptools.HttpParserError("header block too large")  # stop parsing
+
+    def on_headers_complete(self) -> None:
+        expect = False
+        for name, value in self._headers:
+            if name == b"content-length":
+                declared = self.app.declared_over_limit({name.decode(): value.decode()})
+                if declared is not None:
+                    self._refuse(declared)
+                    return
+            elif name == b"expect":
+                expect = value.lower() == b"100-continue"
+        if expect and self.transport is not None:
+            self.transport.write(_CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        if self._refused:
+            return
+        self._size += len(body)
+        if self._size > self.app.max_input_size:
+            self._refuse(self._size)
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        parser = self.parser
+        keep_alive = parser.should_keep_alive()
+        headers, raw_headers = read_headers(
+            self._headers, keep_all=self.app.handlers.header_forward_pattern is not None)
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        method = parser.get_method().decode("latin-1")
+        request = HttpRequest(method, headers, body, raw_headers)
+        self.queue.append((method, _path(self._url), request, keep_alive))
+        self._body = []
+        self._start()
+
+    # ---- queue and replies ------------------------------------------------------------------
+    def _start(self) -> None:
+        if self.task is None:
+            self.task = self.loop.create_task(self._serve())
+        else:
+            self._flow()
+
+    def _flow(self) -> None:
+        """Read while nothing waits behind the running request and the client takes
+        what is written. (Reading on while a request runs is what notices a client
+        that goes away.)"""
+        want = not (self.queue or self._write_paused) or self._done
+        if want != self._reading and self.transport is not None:
+            self._reading = want
+            if want:
+                self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
+
+    def _refuse(self, size: int) -> None:
+        self._refused = True
+        self._fail(self.app.too_large(size))
+
+    def _fail(self, reply: Reply) -> None:
+        """Queue ``reply`` as the connection's last and stop reading input."""
+        if self._done:
+            return
+        self._done = True
+        self.queue.append(reply)
+        self._start()
+
+    async def _serve(self) -> None:
+        try:
+            while self.queue and self.transport is not None:
+                if self._write_paused:  # the client is not reading: answer nothing more
+                    await self._drain()
+                    continue
+                item = self.queue.popleft()
+                self._flow()
+                if isinstance(item, Reply):
+                    self._write(item, "", False)
+                    self._linger()
+                    return
+                method, path, request, keep_alive = item
+                reply = await self.app.handle(path, request)
+                keep_alive = keep_alive and not self.stopping
+                if reply.stream is not None:
+                    await self._write_stream(reply, method, keep_alive)
+                else:
+                    self._write(reply, method, keep_alive)
+                if not keep_alive:
+                    self.close()
+                    return
+        finally:
+            self.task = None
+            if self.stopping:
+                self.close()
+
+    def _write(self, reply: Reply, method: str, keep_alive: bool) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        parts = [p if isinstance(p, bytes) else memoryview(p).cast("B") for p in reply.body]
+        size = sum(len(p) for p in parts)
+        head = _head(reply.status, reply, size, self._keep_alive_header(keep_alive))
+        if method == "HEAD":
+            transport.write(head)
+        elif size <= JOIN_LIMIT:
+            transport.write(head + b"".join(parts))
+        else:
+            transport.writelines([head, *parts])
+
+    def _keep_alive_header(self, keep_alive: bool) -> bool | None:
+        if not keep_alive:
+            return False
+        return True if self.parser.get_http_version() == "1.0" else None
+
+    async def _write_stream(self, reply: Reply, method: str, keep_alive: bool) -> None:
+        """A chunked reply, event by event; a client gone cancels this task, which closes
+        the stream (and so cancels the request in the core)."""
+        assert reply.stream is not None
+        stream = reply.stream
+        try:
+            transport = self.transport
+            if transport is None:
+                return
+            transport.write(_head(reply.status, reply, None,
+                                  self._keep_alive_header(keep_alive)))
+            if method == "HEAD":
+                return
+            async for chunk in stream:
+                if self.transport is None:
+                    return
+                if chunk:
+                    self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                if self._write_paused:
+                    await self._drain()
+            if self.transport is not None:
+                self.transport.write(b"0\r\n\r\n")
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _drain(self) -> None:
+        if self.transport is None or not self._write_paused:
+            return
+        self._drained = self.loop.create_future()
+        try:
+            await self._drained
+        finally:
+            self._drained = None
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _linger(self) -> None:
+        """Close after a refusal without losing the reply: closing a socket with unread
+        input resets the connection, and the client may never see the 400 it was
+        sent. So the reply is followed by a FIN, and input is read and dropped until the
+        client closes, or for :data:`LINGER_S` (nginx's lingering close)."""
+        transport = self.transport
+        if transport is None:
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._flow()  # _done: read (and drop) whatever comes
+        self.loop.call_later(LINGER_S, self.close)
+
+    # ---- Upgrade ----------------------------------------------------------------------------
+    def _ignore_upgrade(self, data: bytes, offset: int) -> None:
+        """llhttp stops at an ``Upgrade`` request's header block (its body and whatever
+        follows would be the new protocol). tritonlite upgrades to nothing, so the
+        request is plain HTTP/1.1: its body is taken raw, and parsing resumes after it
+        with a fresh parser."""
+        self.parser = httptools.HttpRequestParser(self)
+        if any(n == b"transfer-encoding" for n, _ in self._headers):
+            self._fail(Reply(400, [_INVALID.encode()], TEXT))  # chunked + Upgrade: rare
+            return
+        length = [v for n, v in self._headers if n == b"content-length"]
+        declared = int(length[-1]) if length and length[-1].strip().isdigit() else 0
+        if self._refused or declared == 0:
+            rest = data[offset:]
+            if rest and not self._done:
+                self.data_received(rest)
+            return
+        # llhttp completed the message without its body: take it back out of the queue
+        # (nothing has run since it was put there)
+        item = self.queue.pop()
+        assert not isinstance(item, Reply)
+        self._raw_method, _, _, self._raw_keep_alive = item
+        self._raw_body = declared
+        rest = self._take_raw(data[offset:])
+        if rest:
+            self.data_received(rest)
+
+    def _take_raw(self, data: bytes) -> bytes:
+        need = self._raw_body
+        chunk, rest = data[:need], data[need:]
+        if chunk:
+            self.on_body(chunk)
+        self._raw_body -= len(chunk)
+        if self._raw_body == 0:
+            self._raw_body = -1
+            self._finish_raw()
+        return rest
+
+    def _finish_raw(self) -> None:
+        if self._refused:
+            return
+        headers, raw_headers = read_headers(
+            self._headers, keep_all=self.app.handlers.header_forward_pattern is not None)
+        body = b"".join(self._body)
+        method = self._raw_method
+        request = HttpRequest(method, headers, body, raw_headers)
+        self.queue.append((method, _path(self._url), request, self._raw_keep_alive))
+        self._body = []
+        self._start()
+
+
+class NativeHttpServer:
+    """The listening socket and its :class:`HttpConnection` s, on the running loop."""
+
+    def __init__(self, app: HttpApp) -> None:
+        self.app = app
+        self.connections: set[HttpConnection] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    async def start(self, address: str, port: int) -> int:
+        """Bind and start serving; returns the bound port."""
+        if self._server is not None:
+            raise RuntimeError("already started")
+        loop = self._loop = asyncio.get_running_loop()
+        sock = bind_socket(address, port)
+        try:
+            self._server = await loop.create_server(
+                lambda: HttpConnection(self), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._sweeper = loop.call_later(SWEEP_S, self._sweep)
+        bound: int = sock.getsockname()[1]
+        return bound
+
+    def _sweep(self) -> None:
+        """Close connections that have received nothing for KEEP_ALIVE_S and run nothing."""
+        assert self._loop is not None
+        now = self._loop.time()
+        for conn in list(self.connections):
+            if conn.task is None and now - conn.last_active > KEEP_ALIVE_S:
+                conn.close()
+        self._sweeper = self._loop.call_later(SWEEP_S, self._sweep)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Close the listener and idle connections at once; requests in flight get
+        ``grace`` seconds (None: as long as they take), then their connections abort."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        server.close()
+        loop = asyncio.get_running_loop()
+        for conn in list(self.connections):
+            conn.stopping = True
+            if conn.task is None:
+                conn.close()
+        deadline = None if grace is None else loop.time() + grace
+        while self.connections and (deadline is None or loop.time() < deadline):
+            await asyncio.sleep(0.01)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 1)
+        await asyncio.sleep(0)  # let connection_lost callbacks run
+

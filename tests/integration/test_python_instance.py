@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -127,6 +128,21 @@ async def test_execute_roundtrip_large_and_small(tmp_path: Path) -> None:
             np.testing.assert_array_equal(out.as_numpy(), x * 2)
         assert meta(resp)["name"] == "a_0_0"
         assert inst.stats.execution_count == 2
+
+
+async def test_each_channel_carries_one_direction(tmp_path: Path) -> None:
+    """Requests go down the main channel and answers come up a channel of their own:
+    the worker writes nothing on the socket it reads requests from (on a two-way socket,
+    the server reading an answer wakes the worker's main thread for nothing; see ipc)."""
+    async with running(tmp_path, "a") as inst:
+        sched = DefaultScheduler([inst])
+        for _ in range(3):
+            await call(sched, np.arange(4, dtype=np.float32))
+        assert inst._main is not None and inst._sock is not None
+        down = inst._main.sock
+        assert inst._sock is not down and inst._sock is not inst._side.sock  # type: ignore[union-attr]
+        with pytest.raises(BlockingIOError):
+            down.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
 
 
 async def test_small_tensors_travel_inline_and_larger_ones_through_the_rings(

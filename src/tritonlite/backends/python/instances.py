@@ -151,7 +151,7 @@ class PythonInstance:
         self.on_idle: Callable[[PythonInstance], None] = lambda inst: None
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
-        self._sock: socket.socket | None = None  # the main channel (see ipc)
+        self._sock: socket.socket | None = None  # the up channel, read (see ipc)
         self._main: _Outbox | None = None
         self._side: _Outbox | None = None
         self._parser = ipc.FrameParser()
@@ -182,6 +182,7 @@ class PythonInstance:
         self._resp_ring = RingReader(capacity=self.spec.ring_bytes)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         side_parent, side_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        up_parent, up_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
         # glibc would return big (image-sized) buffers to the OS after every request and
@@ -191,21 +192,22 @@ class PythonInstance:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "tritonlite.backends.python.stub", str(child.fileno()),
-                 str(side_child.fileno())],
-                pass_fds=(child.fileno(), side_child.fileno()),
+                 str(side_child.fileno()), str(up_child.fileno())],
+                pass_fds=(child.fileno(), side_child.fileno(), up_child.fileno()),
                 env=env,
                 start_new_session=False,
             )
         finally:
             child.close()
             side_child.close()
-        parent.setblocking(False)
-        side_parent.setblocking(False)
-        self._sock = parent
+            up_child.close()
+        for sock in (parent, side_parent, up_parent):
+            sock.setblocking(False)
+        self._sock = up_parent
         self._main = _Outbox(parent, self._loop)
         self._side = _Outbox(side_parent, self._loop)
         self._parser = ipc.FrameParser()
-        self._loop.add_reader(parent.fileno(), self._on_readable)
+        self._loop.add_reader(up_parent.fileno(), self._on_readable)
         self._ready = self._loop.create_future()
         self._send(
             ipc.InitMsg(
@@ -268,6 +270,7 @@ class PythonInstance:
         if self._sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
             self._sock = None
         for box in (self._main, self._side):
             if box is not None:

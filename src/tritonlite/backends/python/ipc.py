@@ -1,10 +1,15 @@
 """Messages between the server and a worker ("stub") process, and their framing.
 
-Frames on Unix socket pairs: a 4-byte little-endian length, then a pickled message. Two
-pairs per worker: the *main* channel carries Init/Execute/Shutdown to the worker (read by
-its main thread itself, so a request wakes exactly the thread that runs it) and every
-message from the worker; the *side* channel carries what must reach the worker while
-``execute`` runs (Cancel, BLS and control replies), read by a helper thread.
+Frames on Unix socket pairs: a 4-byte little-endian length, then a pickled message. Three
+pairs per worker, each used in one direction: the *main* channel carries
+Init/Execute/Shutdown to the worker (read by its main thread itself, so a request wakes
+exactly the thread that runs it); the *side* channel carries what must reach the worker
+while ``execute`` runs (Cancel, BLS and control replies), read by a helper thread; the
+*up* channel carries every message from the worker. One direction per pair matters:
+when the server reads what a worker wrote, Linux wakes every thread waiting on the
+writer's socket to say it may write again -- on a two-way pair that is the worker's main
+thread, blocked reading its next request, which then wakes for nothing (measured: a
+second context-switch pair per request, one call at a time).
 Messages are small typed NamedTuples (immutable, and about three times cheaper to pickle
 than slotted dataclasses: this is the per-request hot path). The per-request ones
 (Execute, BatchDone, Response) travel as plain tuples with a tag (:func:`encode`): pickle

@@ -65,9 +65,11 @@ def format_exception(exc: BaseException) -> str:
 
 
 class Stub:
-    def __init__(self, sock: socket.socket, side: socket.socket) -> None:
-        self.sock = sock
+    def __init__(self, sock: socket.socket, side: socket.socket,
+                 out: socket.socket | None = None) -> None:
+        self.sock = sock  # the main channel, read
         self.side = side
+        self.out = out if out is not None else sock  # the up channel (see ipc)
         self.send_lock = threading.Lock()
         # Messages read from the main channel and not handled yet (main thread only).
         self.inbox: collections.deque[Any] = collections.deque()
@@ -101,7 +103,7 @@ class Stub:
         if self._held:  # keep the order: what was held goes first
             frame = bytes(self._held) + frame
             self._held.clear()
-        self.sock.sendall(frame)
+        self.out.sendall(frame)
 
     def send_done(self, msg: ipc.BatchDoneMsg) -> None:
         """Send a finished batch, or hold it briefly when the next batch is already
@@ -536,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=int(args[0]))
     side = socket.socket(fileno=int(args[1]))
-    stub = Stub(sock, side)
+    out = socket.socket(fileno=int(args[2]))
+    stub = Stub(sock, side, out)
     try:
         stub.serve()
     finally:

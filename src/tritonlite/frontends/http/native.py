@@ -8,28 +8,33 @@ small inference request than the app's decode, core call and encode together.
 
 What a connection does (RFC 9112):
 
-* Keep-alive: HTTP/1.1 unless ``Connection: close``; HTTP/1.0 only on request. An idle
-  connection (nothing received for :data:`KEEP_ALIVE_S`) is closed, as uvicorn did.
+* Keep-alive: HTTP/1.1 unless ``Connection: close``; HTTP/1.0 only on request. A
+  connection idle for :data:`KEEP_ALIVE_S` (since its last reply or its last input) is
+  closed, as uvicorn did.
 * Pipelining: requests are answered in order, one at a time; while one runs and another
   is already parsed, the connection stops reading, so a client cannot queue without limit.
 * Bodies: ``Content-Length`` or chunked, bounded by ``--http-max-input-size``. A declared
   size over the limit is refused before a byte of the body is kept; a chunked body as
   soon as it passes the limit. After a refusal (and after a request that cannot be
   parsed) the connection ends with a lingering close, so the client reads the reply.
-  ``Expect: 100-continue`` is answered at once (curl waits a second for it otherwise).
-* The header block is bounded (:data:`MAX_HEADER_BYTES`: 431, then close). A request
+  ``Expect: 100-continue`` is answered as soon as the request is next in line (curl
+  waits a second for it otherwise; HTTP/1.0 clients get none).
+* The header block is bounded (:data:`MAX_HEADER_BYTES`: 431, then close), a header
+  line that never ends included. A request
   httptools cannot parse gets 400 ``Invalid HTTP request received.`` and the connection
   closes. ``Upgrade`` is ignored (RFC 9110 7.8): the request is served as HTTP/1.1.
 * Replies go out as their parts come (JSON header, then tensor bytes as they are);
-  ``generate_stream`` replies are chunked. When the client does not read (the
+  ``generate_stream`` replies are chunked (to an HTTP/1.0 client: unframed, ended by the
+  close), and a stream that fails half-way closes the connection, since its reply can
+  no longer be ended properly. When the client does not read (the
   transport's buffer passes its high-water mark), no further request is started and a
   stream waits before its next event.
 * A client that disconnects cancels its running request (the model sees
   ``request.is_cancelled()``), as Triton does. Like Triton (and uvicorn), the end of a
   client's input counts as a disconnect: a half-close cannot be told from a close.
 * ``stop(grace)`` closes the listener and idle connections at once, lets requests in
-  flight finish for ``grace`` seconds (their connections close after the reply), then
-  aborts the rest.
+  flight (and requests half received) finish for ``grace`` seconds (their connections
+  close after the reply), then aborts the rest.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import logging
 import urllib.parse
 from collections import deque
 from http import HTTPStatus
+from typing import NamedTuple
 
 import httptools
 
@@ -62,12 +68,8 @@ LINGER_S = 5.0
 
 _REASONS = {int(s): s.phrase.encode("latin-1") for s in HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_TOO_LARGE = Reply(431, [b"Request Header Fields Too Large"], TEXT)
 _INVALID = "Invalid HTTP request received."
-
-# A queued item: a parsed request (method path request keep_alive), or a final reply
-# (a refusal) after which the connection closes.
-_Item = tuple[str, str, HttpRequest, bool] | Reply
-
 
 def _path(url: bytes) -> str:
     """The request target's path, percent-decoded as uvicorn does (query dropped)."""
@@ -94,7 +96,7 @@ def _head(status: int, reply: Reply, length: int | None, keep_alive: bool | None
         lines.append(b"%s: %s\r\n" % (lowered.encode("latin-1"), value.encode("latin-1")))
     if length is None:
         lines.append(b"transfer-encoding: chunked\r\n")
-    else:
+    elif length >= 0:  # -1: a body ended by the close (a stream to an HTTP/1.0 client)
         lines.append(b"content-length: %d\r\n" % length)
     if keep_alive is False and not close_said:
         lines.append(b"connection: close\r\n")
@@ -102,6 +104,16 @@ def _head(status: int, reply: Reply, length: int | None, keep_alive: bool | None
         lines.append(b"connection: keep-alive\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)
+
+
+class _Request(NamedTuple):
+    """A whole request waiting for its turn on the connection."""
+
+    method: str
+    path: str
+    request: HttpRequest
+    keep_alive: bool
+    http10: bool  # HTTP/1.0: no chunked framing, keep-alive only when asked for
 
 
 class HttpConnection(asyncio.Protocol):
@@ -113,7 +125,8 @@ class HttpConnection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
-        self.queue: deque[_Item] = deque()
+        # Parsed requests (and at most one final reply, a refusal) not answered yet.
+        self.queue: deque[_Request | Reply] = deque()
         self.task: asyncio.Task[None] | None = None
         self.last_active = 0.0
         self.stopping = False  # the server is stopping: close after the current reply
@@ -121,9 +134,13 @@ class HttpConnection(asyncio.Protocol):
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
         self._done = False  # a final reply is queued, or the parser failed: ignore input
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._in_message = False  # between the first byte of a request and its end
+        self._in_head = False  # ... and before the end of its header block
+        self._begun = 0  # requests begun on this connection
+        self._continue = False  # an Expect: 100-continue waits for its turn
         self._raw_body = -1  # after an ignored Upgrade: body bytes still to take raw
-        self._raw_method = ""
-        self._raw_keep_alive = True
+        self._raw: _Request | None = None  # ... for this request
         self._reset()
 
     def _reset(self) -> None:
@@ -144,25 +161,36 @@ class HttpConnection(asyncio.Protocol):
         self.transport = None
         self.server.connections.discard(self)
         self.queue.clear()
+        self.parser = _CLOSED  # the parser refers back to this connection: break the cycle
         if self.task is not None and not self.task.done():
             self.task.cancel()  # the core cancels the request; a stream stops
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.loop.time()
-        if self._done:
-            return
-        if self._raw_body >= 0:
-            data = self._take_raw(data)
-            if not data:
+        while data and not self._done:
+            if self._raw_body >= 0:
+                data = self._take_raw(data)
+                continue
+            head_before, begun = self._in_head, self._begun
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserUpgrade as upgrade:
+                data = self._ignore_upgrade(data, upgrade.args[0])
+                continue
+            except httptools.HttpParserError:
+                self._fail(Reply(400, [_INVALID.encode()], TEXT))
                 return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._ignore_upgrade(data, upgrade.args[0])
-        except httptools.HttpParserError:
-            self._fail(Reply(400, [_INVALID.encode()], TEXT))
+            if head_before and self._in_head and begun == self._begun:
+                # All of ``data`` went into a header block that is still open: httptools
+                # holds a header line until its end, so bound the block here too.
+                self._header_bytes += len(data)
+                if self._header_bytes > MAX_HEADER_BYTES:
+                    self._fail(_TOO_LARGE)
+            return
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -178,6 +206,8 @@ class HttpConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         if self._done:  # pipelined after a refusal: never answered, so not parsed
             raise httptools.HttpParserError("input after the connection's last reply")
+        self._in_message = self._in_head = True
+        self._begun += 1
         self._reset()
 
     def on_url(self, url: bytes) -> None:
@@ -191,11 +221,11 @@ class HttpConnection(asyncio.Protocol):
     def _count(self, n: int) -> None:
         self._header_bytes += n
         if self._header_bytes > MAX_HEADER_BYTES:
-            reply = Reply(431, [b"Request Header Fields Too Large"], TEXT)
-            self._fail(reply)
+            self._fail(_TOO_LARGE)
             raise httptools.HttpParserError("header block too large")  # stop parsing
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         expect = False
         for name, value in self._headers:
             if name == b"content-length":
@@ -205,7 +235,15 @@ class HttpConnection(asyncio.Protocol):
                     return
             elif name == b"expect":
                 expect = value.lower() == b"100-continue"
-        if expect and self.transport is not None:
+        if expect and self.parser.get_http_version() != "1.0":  # 1.0 knows no 100
+            self._continue = True
+            self._send_continue()
+
+    def _send_continue(self) -> None:
+        """The 100 goes out once every earlier request has its reply (RFC 9110 10.1.1:
+        a 1xx belongs to the request being answered next)."""
+        if self._continue and self.task is None and not self.queue and self.transport:
+            self._continue = False
             self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
@@ -218,25 +256,27 @@ class HttpConnection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._in_message = self._in_head = self._continue = False
         if self._refused:
             return
         parser = self.parser
-        keep_alive = parser.should_keep_alive()
+        method = parser.get_method().decode("latin-1")
+        self._queue(_Request(method, _path(self._url), self._request(method),
+                             parser.should_keep_alive(), parser.get_http_version() == "1.0"))
+
+    def _request(self, method: str) -> HttpRequest:
         headers, raw_headers = read_headers(
             self._headers, keep_all=self.app.handlers.header_forward_pattern is not None)
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        method = parser.get_method().decode("latin-1")
-        request = HttpRequest(method, headers, body, raw_headers)
-        self.queue.append((method, _path(self._url), request, keep_alive))
         self._body = []
-        self._start()
+        return HttpRequest(method, headers, body, raw_headers)
 
     # ---- queue and replies ------------------------------------------------------------------
-    def _start(self) -> None:
+    def _queue(self, item: _Request | Reply) -> None:
+        self.queue.append(item)
         if self.task is None:
             self.task = self.loop.create_task(self._serve())
-        else:
-            self._flow()
+        self._flow()
 
     def _flow(self) -> None:
         """Read while nothing waits behind the running request and the client takes
@@ -255,12 +295,11 @@ class HttpConnection(asyncio.Protocol):
         self._fail(self.app.too_large(size))
 
     def _fail(self, reply: Reply) -> None:
-        """Queue ``reply`` as the connection's last and stop reading input."""
+        """Queue ``reply`` as the connection's last and stop taking input."""
         if self._done:
             return
         self._done = True
-        self.queue.append(reply)
-        self._start()
+        self._queue(reply)
 
     async def _serve(self) -> None:
         try:
@@ -271,31 +310,38 @@ class HttpConnection(asyncio.Protocol):
                 item = self.queue.popleft()
                 self._flow()
                 if isinstance(item, Reply):
-                    self._write(item, "", False)
+                    self._write(item, "", False, False)
                     self._linger()
                     return
-                method, path, request, keep_alive = item
-                reply = await self.app.handle(path, request)
-                keep_alive = keep_alive and not self.stopping
+                reply = await self.app.handle(item.path, item.request)
+                keep_alive = item.keep_alive and not self.stopping
                 if reply.stream is not None:
-                    await self._write_stream(reply, method, keep_alive)
+                    keep_alive = await self._write_stream(reply, item, keep_alive)
                 else:
-                    self._write(reply, method, keep_alive)
+                    self._write(reply, item.method, keep_alive, item.http10)
+                self.last_active = self.loop.time()
                 if not keep_alive:
                     self.close()
                     return
+        except Exception:  # e.g. a stream that failed half-way: its reply cannot be ended
+            logger.exception("HTTP connection failed; closing it")
+            if self.transport is not None:
+                self.transport.abort()
         finally:
             self.task = None
-            if self.stopping:
+            if self.stopping and not self._in_message:
                 self.close()
+            else:
+                self._flow()
+                self._send_continue()
 
-    def _write(self, reply: Reply, method: str, keep_alive: bool) -> None:
+    def _write(self, reply: Reply, method: str, keep_alive: bool, http10: bool) -> None:
         transport = self.transport
         if transport is None:
             return
         parts = [p if isinstance(p, bytes) else memoryview(p).cast("B") for p in reply.body]
         size = sum(len(p) for p in parts)
-        head = _head(reply.status, reply, size, self._keep_alive_header(keep_alive))
+        head = _head(reply.status, reply, size, _connection(keep_alive, http10))
         if method == "HEAD":
             transport.write(head)
         elif size <= JOIN_LIMIT:
@@ -303,33 +349,33 @@ class HttpConnection(asyncio.Protocol):
         else:
             transport.writelines([head, *parts])
 
-    def _keep_alive_header(self, keep_alive: bool) -> bool | None:
-        if not keep_alive:
-            return False
-        return True if self.parser.get_http_version() == "1.0" else None
-
-    async def _write_stream(self, reply: Reply, method: str, keep_alive: bool) -> None:
-        """A chunked reply, event by event; a client gone cancels this task, which closes
-        the stream (and so cancels the request in the core)."""
+    async def _write_stream(self, reply: Reply, item: _Request, keep_alive: bool) -> bool:
+        """A chunked reply, event by event (to an HTTP/1.0 client: unframed, ended by the
+        close). A client gone cancels this task, which closes the stream (and so cancels
+        the request in the core). Returns whether the connection stays open."""
         assert reply.stream is not None
         stream = reply.stream
+        chunked = not item.http10
+        keep_alive = keep_alive and chunked
         try:
             transport = self.transport
             if transport is None:
-                return
-            transport.write(_head(reply.status, reply, None,
-                                  self._keep_alive_header(keep_alive)))
-            if method == "HEAD":
-                return
+                return False
+            transport.write(_head(reply.status, reply, None if chunked else -1,
+                                  _connection(keep_alive, item.http10)))
+            if item.method == "HEAD":
+                return keep_alive
             async for chunk in stream:
                 if self.transport is None:
-                    return
+                    return False
                 if chunk:
-                    self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked
+                                         else chunk)
                 if self._write_paused:
                     await self._drain()
-            if self.transport is not None:
+            if self.transport is not None and chunked:
                 self.transport.write(b"0\r\n\r\n")
+            return keep_alive
         finally:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
@@ -359,34 +405,33 @@ class HttpConnection(asyncio.Protocol):
         if transport.can_write_eof():
             transport.write_eof()
         self._flow()  # _done: read (and drop) whatever comes
-        self.loop.call_later(LINGER_S, self.close)
+        self._linger_timer = self.loop.call_later(LINGER_S, self.close)
 
     # ---- Upgrade ----------------------------------------------------------------------------
-    def _ignore_upgrade(self, data: bytes, offset: int) -> None:
+    def _ignore_upgrade(self, data: bytes, offset: int) -> bytes:
         """llhttp stops at an ``Upgrade`` request's header block (its body and whatever
         follows would be the new protocol). tritonlite upgrades to nothing, so the
         request is plain HTTP/1.1: its body is taken raw, and parsing resumes after it
-        with a fresh parser."""
+        with a fresh parser. Returns the input still to handle."""
         self.parser = httptools.HttpRequestParser(self)
-        if any(n == b"transfer-encoding" for n, _ in self._headers):
-            self._fail(Reply(400, [_INVALID.encode()], TEXT))  # chunked + Upgrade: rare
-            return
-        length = [v for n, v in self._headers if n == b"content-length"]
-        declared = int(length[-1]) if length and length[-1].strip().isdigit() else 0
-        if self._refused or declared == 0:
-            rest = data[offset:]
-            if rest and not self._done:
-                self.data_received(rest)
-            return
+        if self._refused:
+            return data[offset:]
         # llhttp completed the message without its body: take it back out of the queue
         # (nothing has run since it was put there)
         item = self.queue.pop()
-        assert not isinstance(item, Reply)
-        self._raw_method, _, _, self._raw_keep_alive = item
-        self._raw_body = declared
-        rest = self._take_raw(data[offset:])
-        if rest:
-            self.data_received(rest)
+        assert isinstance(item, _Request)
+        if any(n == b"transfer-encoding" for n, _ in self._headers):
+            self._fail(Reply(400, [_INVALID.encode()], TEXT))  # chunked + Upgrade: rare
+            return b""
+        length = [v for n, v in self._headers if n == b"content-length"]
+        declared = int(length[-1]) if length and length[-1].strip().isdigit() else 0
+        if declared == 0:
+            self._queue(item)
+        else:
+            self._raw, self._raw_body = item, declared
+            self._in_message = True
+            self._flow()
+        return data[offset:]
 
     def _take_raw(self, data: bytes) -> bytes:
         need = self._raw_body
@@ -396,20 +441,22 @@ class HttpConnection(asyncio.Protocol):
         self._raw_body -= len(chunk)
         if self._raw_body == 0:
             self._raw_body = -1
-            self._finish_raw()
+            self._in_message = False
+            item, self._raw = self._raw, None
+            if item is not None and not self._refused:
+                self._queue(item._replace(request=self._request(item.method)))
         return rest
 
-    def _finish_raw(self) -> None:
-        if self._refused:
-            return
-        headers, raw_headers = read_headers(
-            self._headers, keep_all=self.app.handlers.header_forward_pattern is not None)
-        body = b"".join(self._body)
-        method = self._raw_method
-        request = HttpRequest(method, headers, body, raw_headers)
-        self.queue.append((method, _path(self._url), request, self._raw_keep_alive))
-        self._body = []
-        self._start()
+
+_CLOSED = httptools.HttpRequestParser(object())  # what a closed connection parses with
+
+
+def _connection(keep_alive: bool, http10: bool) -> bool | None:
+    """The ``connection`` header a reply needs: None (HTTP/1.1's default, keep-alive),
+    True (``keep-alive``, to an HTTP/1.0 client that asked) or False (``close``)."""
+    if not keep_alive:
+        return False
+    return True if http10 else None
 
 
 class NativeHttpServer:
@@ -448,7 +495,7 @@ class NativeHttpServer:
         now = self._loop.time()
         for conn in list(self.connections):
             if conn.task is None and now - conn.last_active > KEEP_ALIVE_S:
-                conn.close()
+                conn.close()  # idle, or stalled half-way through a request
         self._sweeper = self._loop.call_later(SWEEP_S, self._sweep)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -463,7 +510,7 @@ class NativeHttpServer:
         loop = asyncio.get_running_loop()
         for conn in list(self.connections):
             conn.stopping = True
-            if conn.task is None:
+            if conn.task is None and not conn._in_message:  # idle: nothing to finish
                 conn.close()
         deadline = None if grace is None else loop.time() + grace
         while self.connections and (deadline is None or loop.time() < deadline):

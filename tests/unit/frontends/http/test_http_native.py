@@ -10,10 +10,14 @@ import json
 import socket
 from collections.abc import AsyncIterator
 
+import numpy as np
 import pytest
 from http_fake_server import FakeServer
 from http_support import Response, read_response
 
+from tritonlite.core.errors import ErrorKind, InferenceServerError
+from tritonlite.core.tensor import Tensor
+from tritonlite.core.types import InferenceResponse
 from tritonlite.frontends.http import native
 from tritonlite.frontends.http.server import HttpFrontend
 
@@ -322,4 +326,172 @@ async def test_stop_aborts_requests_that_outlast_the_grace(fake: FakeServer) -> 
     assert fake.cancelled == 1
     with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
         await reader.readexactly(1)
+    writer.close()
+
+
+# ---------------------------------------------------------------- review regressions
+
+
+async def test_an_upgrade_with_a_body_behind_a_running_request_is_answered(
+        server: Served, fake: FakeServer) -> None:
+    reader, writer = await connect(server[1])
+    writer.write(post("/v2/models/slow/infer"))
+    await asyncio.sleep(0.05)
+    message = post("/v2/models/echo/infer", extra="Connection: Upgrade\r\nUpgrade: h2c\r\n")
+    head_end = message.index(b"\r\n\r\n") + 4
+    writer.write(message[:head_end])  # its body comes only after the first reply
+    await asyncio.sleep(0.05)
+    fake.release_slow.set()
+    assert (await read_response(reader)).json()["model_name"] == "slow"
+    writer.write(message[head_end:])
+    second = await asyncio.wait_for(read_response(reader), 2)
+    assert second.json()["outputs"][0]["data"] == [1, 2, 3, 4]
+    writer.close()
+
+
+async def test_many_pipelined_upgrades_are_all_answered(server: Served) -> None:
+    reader, writer = await connect(server[1])
+    upgrade = "Connection: Upgrade\r\nUpgrade: h2c\r\n"
+    writer.write(get("/v2/health/live", upgrade) * 600)  # once recursed per request
+    for _ in range(600):
+        assert (await asyncio.wait_for(read_response(reader), 5)).status == 200
+    writer.close()
+
+
+async def test_an_upgrade_with_a_chunked_body_gets_one_400(server: Served,
+                                                           fake: FakeServer) -> None:
+    reader, writer = await connect(server[1])
+    writer.write(b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n"
+                 b"Upgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    response = await read_response(reader)
+    assert response.status == 400
+    assert await closed(reader)
+    assert fake.requests == []
+    writer.close()
+
+
+async def test_a_stream_that_fails_half_way_closes_the_connection(fake: FakeServer) -> None:
+    class FailingStream(FakeServer):
+        async def infer_stream(self, request):  # type: ignore[no-untyped-def,override]
+            if request.model_name != "decoupled":
+                async for response in super().infer_stream(request):
+                    yield response
+                return
+            yield InferenceResponse("decoupled", "1", outputs=[
+                Tensor.from_numpy("OUT", np.array([0], dtype=np.int32))], final=False)
+            raise InferenceServerError(ErrorKind.UNAVAILABLE, "model unloaded mid-stream")
+
+    frontend = HttpFrontend(FailingStream(), address="127.0.0.1", port=0)
+    port = await frontend.start()
+    errors: list[object] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+    try:
+        reader, writer = await connect(port)
+        writer.write(post("/v2/models/decoupled/generate_stream", b'{"N": 3}')
+                     + get("/v2/health/live"))
+        received = await asyncio.wait_for(reader.read(), 2)  # ends: the connection closed
+        assert received.startswith(b"HTTP/1.1 200 OK") and b"0\r\n\r\n" not in received
+        assert errors == []
+        writer.close()
+    finally:
+        await frontend.stop(1)
+
+
+async def test_a_header_line_that_never_ends_is_refused(server: Served) -> None:
+    reader, writer = await connect(server[1])
+    writer.write(b"GET /v2 HTTP/1.1\r\nX-Big: ")
+    for _ in range(64):  # 4 MiB, no CRLF: httptools would hold all of it
+        writer.write(b"a" * (64 << 10))
+        await writer.drain()
+        if reader.at_eof() or len(reader._buffer):  # type: ignore[attr-defined]
+            break
+    response = await asyncio.wait_for(read_response(reader), 2)
+    assert response.status == 431
+    writer.close()
+
+
+async def test_idle_time_counts_from_the_last_reply(server: Served, fake: FakeServer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    frontend, port = server
+    monkeypatch.setattr(native, "KEEP_ALIVE_S", 0.2)
+    reader, writer = await connect(port)
+    writer.write(post("/v2/models/slow/infer"))
+    await asyncio.sleep(0.3)  # the request runs longer than the idle limit
+    fake.release_slow.set()
+    assert (await read_response(reader)).status == 200
+    frontend._listener._sweep()  # type: ignore[union-attr]
+    writer.write(get("/v2/health/live"))  # the pooled connection is reused at once
+    assert (await asyncio.wait_for(read_response(reader), 2)).status == 200
+    writer.close()
+
+
+async def test_100_continue_waits_for_the_earlier_reply_and_not_for_http_1_0(
+        server: Served, fake: FakeServer) -> None:
+    reader, writer = await connect(server[1])
+    writer.write(post("/v2/models/slow/infer"))
+    await asyncio.sleep(0.05)
+    head = (f"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nContent-Length: {len(INFER)}"
+            f"\r\nExpect: 100-continue\r\n\r\n").encode()
+    writer.write(head)
+    await asyncio.sleep(0.05)
+    assert reader._buffer == b""  # type: ignore[attr-defined]  # no 100 ahead of slow's reply
+    fake.release_slow.set()
+    assert (await read_response(reader)).json()["model_name"] == "slow"
+    assert (await asyncio.wait_for(read_response(reader), 2)).status == 100
+    writer.write(INFER)
+    assert (await read_response(reader)).status == 200
+    writer.close()
+    reader, writer = await connect(server[1])
+    writer.write(post("/v2/models/echo/infer", INFER, "Expect: 100-continue\r\n", "1.0"))
+    old = await read_response(reader)  # HTTP/1.0 knows no 1xx: just the answer
+    assert old.status == 200
+    writer.close()
+
+
+async def test_http_1_0_gets_an_unframed_stream_and_its_own_keep_alive(
+        server: Served) -> None:
+    reader, writer = await connect(server[1])
+    writer.write(get("/v2/health/live") + get("/v2/health/live", "Connection: keep-alive\r\n",
+                                              version="1.0"))
+    assert "connection" not in (await read_response(reader)).headers
+    assert (await read_response(reader)).headers["connection"] == "keep-alive"
+    writer.write(post("/v2/models/decoupled/generate_stream", b'{"N": 2}', version="1.0"))
+    raw = await asyncio.wait_for(reader.read(), 2)  # the close ends the body
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding" not in head and b"connection: close" in head
+    assert body == b"".join(
+        b'data: {"OUT":%d,"model_name":"decoupled","model_version":"1"}\n\n' % i
+        for i in range(2))
+    writer.close()
+
+
+async def test_a_refused_connection_is_released_when_the_client_closes(
+        server: Served) -> None:
+    reader, writer = await connect(server[1])
+    writer.write(b"GARBAGE\r\n\r\n")
+    assert (await read_response(reader)).status == 400
+    (conn,) = server[0]._listener.connections  # type: ignore[union-attr]
+    timer = conn._linger_timer
+    assert timer is not None and not timer.cancelled()
+    writer.close()
+    for _ in range(100):
+        if timer.cancelled():
+            break
+        await asyncio.sleep(0.01)
+    assert timer.cancelled() and not server[0]._listener.connections  # type: ignore[union-attr]
+
+
+async def test_stop_lets_a_half_received_request_finish(fake: FakeServer) -> None:
+    frontend = HttpFrontend(fake, address="127.0.0.1", port=0)
+    port = await frontend.start()
+    reader, writer = await connect(port)
+    message = post("/v2/models/echo/infer")
+    writer.write(message[:-5])
+    await asyncio.sleep(0.05)
+    stopping = asyncio.ensure_future(frontend.stop(5))
+    await asyncio.sleep(0.05)
+    writer.write(message[-5:])
+    response = await asyncio.wait_for(read_response(reader), 2)
+    assert response.status == 200 and response.headers["connection"] == "close"
+    await asyncio.wait_for(stopping, 5)
     writer.close()

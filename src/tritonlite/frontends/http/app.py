@@ -30,7 +30,13 @@ from typing import Any
 
 from tritonlite.frontends.http.codec import max_size_error
 from tritonlite.frontends.http.errors import NOT_FOUND, error_body
-from tritonlite.frontends.http.handlers import Handlers, HttpRequest, Reply, message_reply
+from tritonlite.frontends.http.handlers import (
+    INTERNAL_TEXT,
+    Handlers,
+    HttpRequest,
+    Reply,
+    message_reply,
+)
 
 __all__ = ["HttpApp", "read_headers"]
 
@@ -112,7 +118,36 @@ class HttpApp:
             return await self.route(path, request)
         except Exception:
             logger.exception("unexpected error handling %s %s", request.method, path)
-            return message_reply(500, "internal error in the HTTP frontend; see the server log")
+            return message_reply(500, INTERNAL_TEXT)
+
+    def handle_now(self, path: str, request: HttpRequest,
+                   done: Callable[[Reply], None]) -> Callable[[], None] | bool | None:
+        """The callback form of :meth:`handle`, for a transport that can take a reply
+        from a callback: an inference request that needs no awaiting (the hot path) is
+        started at once and its reply goes to ``done``; returns the cancel function of
+        the request in flight, or None once ``done`` has been called. Any other request
+        gets False: use :meth:`handle`."""
+        if not path.endswith("/infer"):
+            return False
+        match = _MODEL.fullmatch(path)
+        if match is None or match.group(3) != "infer" or not self.handlers.can_infer_now(request):
+            return False
+        answered = False
+
+        def reply(answer: Reply) -> None:
+            nonlocal answered
+            answered = True
+            done(answer)
+
+        try:
+            return self.handlers.infer_now(request, match.group(1), match.group(2) or "",
+                                           reply)
+        except Exception:
+            logger.exception("unexpected error handling %s %s", request.method, path)
+            if answered:
+                return None
+            done(message_reply(500, INTERNAL_TEXT))
+            return None
 
     def declared_over_limit(self, headers: dict[str, str]) -> int | None:
         """The declared ``Content-Length`` if it is over ``--http-max-input-size``."""

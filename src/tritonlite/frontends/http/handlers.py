@@ -100,6 +100,9 @@ def error_reply(error: InferenceServerError) -> Reply:
     return Reply(http_status(error), [error_body(error.message)])
 
 
+INTERNAL_TEXT = "internal error in the HTTP frontend; see the server log"
+
+
 def message_reply(status: int, message: str) -> Reply:
     return Reply(status, [error_body(message)])
 
@@ -200,11 +203,10 @@ class Handlers:
         return refine_decode_error(error, config, model_name=model, request_id="",
                                    one_response=True)
 
-    async def _decode_infer(self, req: HttpRequest, model: str, version: str) -> DecodedInfer:
-        body: bytes = req.body
-        encoding = compression.request_encoding(req.headers.get("content-encoding"))
-        if encoding is not None:
-            body = await compression.decompress(body, encoding, self.max_input_size)
+    def _decode_infer(self, req: HttpRequest, model: str, version: str,
+                      body: bytes, encoded: bool) -> DecodedInfer:
+        """Decode an infer request whose (inflated, when ``encoded``) body is ``body``."""
+        if encoded:
             content_length = len(body)
         else:
             declared = req.headers.get("content-length")
@@ -237,36 +239,96 @@ class Handlers:
             shared_memory=getattr(self.server, "shared_memory", None),
         )
 
-    async def infer(self, req: HttpRequest, model: str, version: str) -> Reply:
-        if req.method != "POST":
-            return METHOD_NOT_ALLOWED_REPLY
-        try:
-            decoded = await self._decode_infer(req, model, version)
-        except InferenceServerError as exc:
-            reply = error_reply(self._refine(exc, model, version))
-            if exc.message == compression.UNSUPPORTED_TEXT:
-                reply.headers.append(("accept-encoding", "gzip, deflate"))
-            return reply
+    def _decode_failed(self, exc: InferenceServerError, model: str, version: str) -> Reply:
+        reply = error_reply(self._refine(exc, model, version))
+        if exc.message == compression.UNSUPPORTED_TEXT:
+            reply.headers.append(("accept-encoding", "gzip, deflate"))
+        return reply
+
+    @staticmethod
+    def _infer_failed(exc: InferenceServerError, decoded: DecodedInfer) -> Reply:
         request = decoded.request
+        if decoded.raw and request.inputs:
+            exc.message = exc.message.replace(
+                f"for input '{request.inputs[0].name}'", f"for input '{RAW_INPUT}'")
+        return error_reply(exc)
+
+    def _answer(self, response: InferenceResponse, decoded: DecodedInfer) -> Reply:
+        """The reply to a finished request (not compressed)."""
         try:
-            response = await self.server.infer(request)
-            encoded = encode_infer_response(response, request, decoded)
+            if response.error is not None:
+                raise response.error
+            encoded = encode_infer_response(response, decoded.request, decoded)
         except InferenceServerError as exc:
-            if decoded.raw and request.inputs:
-                exc.message = exc.message.replace(
-                    f"for input '{request.inputs[0].name}'", f"for input '{RAW_INPUT}'")
-            return error_reply(exc)
+            return self._infer_failed(exc, decoded)
         reply = Reply(200, encoded.parts, JSON)
         if encoded.header_length is not None:
             reply.content_type = BINARY
             reply.headers.append(("inference-header-content-length", str(encoded.header_length)))
+        return reply
+
+    async def infer(self, req: HttpRequest, model: str, version: str) -> Reply:
+        if req.method != "POST":
+            return METHOD_NOT_ALLOWED_REPLY
+        try:
+            encoding = compression.request_encoding(req.headers.get("content-encoding"))
+            body = req.body
+            if encoding is not None:
+                body = await compression.decompress(body, encoding, self.max_input_size)
+            decoded = self._decode_infer(req, model, version, body, encoding is not None)
+        except InferenceServerError as exc:
+            return self._decode_failed(exc, model, version)
+        try:
+            response = await self.server.infer(decoded.request)
+        except InferenceServerError as exc:
+            return self._infer_failed(exc, decoded)
+        reply = self._answer(response, decoded)
         encoding = compression.response_encoding(req.headers.get("accept-encoding"))
-        if encoding is not None:
-            packed = await compression.compress(encoded.parts, encoding)
+        if encoding is not None and reply.status == 200:
+            packed = await compression.compress(reply.body, encoding)
             if packed is not None:
                 reply.body = [packed]
                 reply.headers.append(("content-encoding", encoding))
         return reply
+
+    @staticmethod
+    def can_infer_now(req: HttpRequest) -> bool:
+        """Whether :meth:`infer_now` can answer ``req``: a POST that needs no awaiting
+        (no compressed body to inflate, no reply to compress)."""
+        headers = req.headers
+        return (req.method == "POST"
+                and headers.get("content-encoding") in (None, "", "identity")
+                and compression.response_encoding(headers.get("accept-encoding")) is None)
+
+    def infer_now(self, req: HttpRequest, model: str, version: str,
+                  done: Callable[[Reply], None]) -> Callable[[], None] | None:
+        """:meth:`infer` without a task or a future, for a request :meth:`can_infer_now`
+        accepts: the reply goes to ``done`` from the core's response callback (on the
+        loop), or at once when the request fails before it reaches the core. Returns the
+        function that cancels the request in flight; None when ``done`` was called.
+        Same decoding, errors and encoding as :meth:`infer`, which it shares them with.
+        """
+        try:
+            decoded = self._decode_infer(req, model, version, req.body, False)
+        except InferenceServerError as exc:
+            done(self._decode_failed(exc, model, version))
+            return None
+
+        def sink(response: InferenceResponse) -> None:
+            if not response.final:  # a model answered through infer sends one response
+                return
+            try:
+                answer = self._answer(response, decoded)
+            except Exception:  # never into the core's response path
+                logger.exception("unexpected error encoding an inference reply")
+                answer = message_reply(500, INTERNAL_TEXT)
+            done(answer)
+
+        try:
+            return self.server.submit(decoded.request, sink)
+        except InferenceServerError as exc:
+            done(self._infer_failed(exc, decoded))
+            return None
 
     async def generate(self, req: HttpRequest, model: str, version: str,
                        streaming: bool) -> Reply:

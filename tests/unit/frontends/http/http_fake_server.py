@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 from tritonclient.grpc import model_config_pb2
@@ -59,6 +60,7 @@ class FakeServer:
         self.unloads: list[tuple[str, bool]] = []
         self.explicit_mode = False
         self.release_slow = asyncio.Event()
+        self.submitted = 0  # requests that came through submit (the callback path)
         self.cancelled = 0
         self.custom_metrics = CustomMetrics()
         self.stats = {m: ModelStats(m, "1") for m in MODELS}
@@ -148,6 +150,22 @@ class FakeServer:
             params["flags"] = request.flags
         return InferenceResponse(request.model_name, "1", id=request.id, outputs=outputs,
                                  parameters=params)
+
+    def submit(self, request: InferenceRequest, sink: Any) -> Any:
+        """Callback form of infer, as InferenceServer.submit (runs on the loop)."""
+        self._check(request.model_name, request.model_version)
+        if request.model_name == "decoupled":
+            raise DecoupledNotSupported()
+        self.submitted += 1
+
+        async def run() -> None:
+            try:
+                sink(await self.infer(request))
+            except InferenceServerError as exc:
+                sink(InferenceResponse(request.model_name, "1", id=request.id, error=exc))
+
+        task = asyncio.get_running_loop().create_task(run())
+        return task.cancel
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         self._check(request.model_name, request.model_version)

@@ -6,6 +6,7 @@ connections and stopping."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -494,4 +495,45 @@ async def test_stop_lets_a_half_received_request_finish(fake: FakeServer) -> Non
     response = await asyncio.wait_for(read_response(reader), 2)
     assert response.status == 200 and response.headers["connection"] == "close"
     await asyncio.wait_for(stopping, 5)
+    writer.close()
+
+
+# ------------------------------------------------------------ the callback (hot) path
+
+
+async def test_inference_is_answered_from_the_core_callback(server: Served,
+                                                            fake: FakeServer) -> None:
+    reader, writer = await connect(server[1])
+    writer.write(post("/v2/models/echo/infer") * 3)  # pipelined: each in turn, in order
+    for _ in range(3):
+        assert (await read_response(reader)).json()["outputs"][0]["data"] == [1, 2, 3, 4]
+    assert fake.submitted == 3
+    (conn,) = server[0]._listener.connections  # type: ignore[union-attr]
+    assert conn.task is None and conn.inflight is None
+    # a reply to compress needs awaiting: the task path, same answer
+    writer.write(post("/v2/models/echo/infer", extra="Accept-Encoding: gzip\r\n"))
+    zipped = await read_response(reader)
+    assert zipped.headers["content-encoding"] == "gzip" and fake.submitted == 3
+    assert json.loads(gzip.decompress(zipped.body))["model_name"] == "echo"
+    writer.write(post("/v2/models/nope/infer") + post("/v2/models/decoupled/infer"))
+    assert (await read_response(reader)).status == 404  # fails before the core: at once
+    assert (await read_response(reader)).status == 501  # decoupled: refused by submit
+    writer.close()
+
+
+async def test_an_unexpected_error_in_the_callback_path_is_a_500(
+        server: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tritonlite.frontends.http import handlers
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("encoder bug")
+
+    monkeypatch.setattr(handlers, "encode_infer_response", broken)
+    reader, writer = await connect(server[1])
+    writer.write(post("/v2/models/echo/infer"))
+    response = await read_response(reader)
+    assert (response.status, response.json()["error"]) == (500, handlers.INTERNAL_TEXT)
+    monkeypatch.undo()
+    writer.write(post("/v2/models/echo/infer"))  # the connection carries on
+    assert (await read_response(reader)).status == 200
     writer.close()

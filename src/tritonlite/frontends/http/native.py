@@ -226,26 +226,27 @@ class HttpConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count(len(url))
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._head_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
-        self._count(len(name) + len(value) + 4)
-
-    def _count(self, n: int) -> None:
-        self._header_bytes += n
+        self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > MAX_HEADER_BYTES:
-            self._fail(_TOO_LARGE)
-            raise httptools.HttpParserError("header block too large")  # stop parsing
+            self._head_too_large()
+
+    def _head_too_large(self) -> None:
+        self._fail(_TOO_LARGE)
+        raise httptools.HttpParserError("header block too large")  # stop parsing
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         expect = False
         for name, value in self._headers:
-            if name == b"content-length":
-                declared = self.app.declared_over_limit({name.decode(): value.decode()})
-                if declared is not None:
-                    self._refuse(declared)
+            if name == b"content-length":  # llhttp has checked it is digits
+                if int(value) > self.app.max_input_size:
+                    self._refuse(int(value))
                     return
             elif name == b"expect":
                 expect = value.lower() == b"100-continue"

@@ -460,6 +460,10 @@ class HttpConnection(asyncio.Protocol):
             self._drained = None
 
     def close(self) -> None:
+        """Close after what was written; requests read but not answered are dropped (a
+        client that pipelines behind ``Connection: close`` asked for no more)."""
+        self.queue.clear()
+        self._done = True
         if self.transport is not None:
             self.transport.close()
 

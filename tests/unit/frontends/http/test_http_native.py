@@ -537,3 +537,16 @@ async def test_an_unexpected_error_in_the_callback_path_is_a_500(
     writer.write(post("/v2/models/echo/infer"))  # the connection carries on
     assert (await read_response(reader)).status == 200
     writer.close()
+
+
+async def test_nothing_is_answered_after_connection_close(server: Served,
+                                                          fake: FakeServer) -> None:
+    for first_model, status in (("echo", 200), ("nope", 404)):  # 404: answered at once
+        reader, writer = await connect(server[1])
+        writer.write(post(f"/v2/models/{first_model}/infer", extra="Connection: close\r\n")
+                     + post("/v2/models/echo/infer") + get("/v2/health/live"))
+        first = await read_response(reader)
+        assert first.status == status and first.headers["connection"] == "close"
+        assert await closed(reader)
+        writer.close()
+    assert fake.submitted == 1  # the echo before its close; nothing behind either

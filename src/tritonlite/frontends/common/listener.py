@@ -16,27 +16,10 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["EmbeddedUvicorn", "bind_socket"]
+from tritonlite.frontends.common.sockets import KEEP_ALIVE_S, bind_socket
 
-KEEP_ALIVE_S = 600  # Triton keeps idle connections open; clients pool them
+__all__ = ["EmbeddedUvicorn"]
 
-
-def bind_socket(address: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``address:port`` (IPv4 or IPv6; port 0 = any free one).
-
-    Raises ``OSError`` with Triton's text (``Socket '0.0.0.0:8000' already in use``)."""
-    host = address.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(1024)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"Socket '{address}:{port}' already in use ") from exc
-    return sock
 
 
 class EmbeddedUvicorn:

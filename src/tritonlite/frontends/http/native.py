@@ -56,7 +56,7 @@ from typing import NamedTuple
 
 import httptools
 
-from tritonlite.frontends.common.listener import KEEP_ALIVE_S, bind_socket
+from tritonlite.frontends.common.sockets import KEEP_ALIVE_S, bind_socket
 from tritonlite.frontends.http.app import HttpApp, read_headers
 from tritonlite.frontends.http.handlers import TEXT, HttpRequest, Reply
 

@@ -550,3 +550,14 @@ async def test_nothing_is_answered_after_connection_close(server: Served,
         assert await closed(reader)
         writer.close()
     assert fake.submitted == 1  # the echo before its close; nothing behind either
+
+
+async def test_connections_have_nagle_off(server: Served) -> None:
+    """asyncio's own loop (this test's) sets TCP_NODELAY only on sockets that say they
+    are TCP; the listening socket does, so every accepted one does too."""
+    _, writer = await connect(server[1])
+    await asyncio.sleep(0.05)
+    (conn,) = server[0]._listener.connections  # type: ignore[union-attr]
+    sock = conn.transport.get_extra_info("socket")  # type: ignore[union-attr]
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    writer.close()

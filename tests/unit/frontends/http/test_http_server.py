@@ -16,7 +16,7 @@ from http_support import RunningFrontend
 from tritonclient.utils import InferenceServerException
 
 from tritonlite.core.settings import ServerSettings
-from tritonlite.frontends.common.listener import bind_socket
+from tritonlite.frontends.common.sockets import bind_socket
 from tritonlite.frontends.grpc.service import InferenceServicer
 from tritonlite.frontends.http.server import HttpFrontend
 

@@ -1,5 +1,6 @@
 """An ASGI application served by uvicorn (httptools parser) inside the server's running
-event loop: what the HTTP and the metrics frontends both listen with.
+event loop: what the metrics frontend listens with, and the HTTP frontend under
+``--http-server uvicorn`` (its default is its own protocol, ``frontends/http/native.py``).
 
 uvicorn is embedded, not run: :meth:`EmbeddedUvicorn.start` binds our own listening
 socket (so ``port=0`` works and a busy port is reported in Triton's words) and calls

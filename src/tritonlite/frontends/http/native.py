@@ -8,9 +8,9 @@ request than the app's decode, core call and encode together.
 
 The hot path has no task: an inference request that needs no awaiting (no compressed
 body or reply) goes through :meth:`HttpApp.handle_now` straight to ``ServerApi.submit``,
-and its reply is written from the core's response callback (A/B: 1.10x small requests
-one at a time, 1.05x at eight). Every other request is answered by a task running
-:meth:`HttpApp.handle`.
+and its reply is written from the core's response callback (A/B in three runs: 0.96x to
+1.14x small requests one at a time, 0.97x to 1.05x at eight; ``bench/README.md``).
+Every other request is answered by a task running :meth:`HttpApp.handle`.
 
 What a connection does (RFC 9112):
 

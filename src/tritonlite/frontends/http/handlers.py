@@ -322,7 +322,10 @@ class Handlers:
             except Exception:  # never into the core's response path
                 logger.exception("unexpected error encoding an inference reply")
                 answer = message_reply(500, INTERNAL_TEXT)
-            done(answer)
+            try:
+                done(answer)
+            except Exception:  # nor the transport's
+                logger.exception("unexpected error writing an inference reply")
 
         try:
             return self.server.submit(decoded.request, sink)

@@ -175,7 +175,7 @@ class HttpConnection(asyncio.Protocol):
         self.parser = _CLOSED  # the parser refers back to this connection: break the cycle
         if self.task is not None and not self.task.done():
             self.task.cancel()  # the core cancels the request; a stream stops
-        cancel, self._cancel = self._cancel, None
+        cancel, self._cancel, self.inflight = self._cancel, None, None
         if cancel is not None:
             cancel()
         if self._drained is not None and not self._drained.done():
@@ -315,12 +315,15 @@ class HttpConnection(asyncio.Protocol):
                 item = self.queue[0]
                 if isinstance(item, Reply) or self._write_paused:
                     break
+                # Off the queue first: the reply may come at once, and close the
+                # connection (which empties the queue) before handle_now returns.
+                self.queue.popleft()
                 self.inflight = item
                 started = self.app.handle_now(item.path, item.request, self._answered)
-                if started is False:
+                if started is False:  # not for this path: back to the head, for a task
                     self.inflight = None
+                    self.queue.appendleft(item)
                     break
-                self.queue.popleft()
                 if self.inflight is item:  # still running
                     self._cancel = started if callable(started) else None
             if self.queue and self.idle and self.transport is not None:

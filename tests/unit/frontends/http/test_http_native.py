@@ -561,3 +561,85 @@ async def test_connections_have_nagle_off(server: Served) -> None:
     sock = conn.transport.get_extra_info("socket")  # type: ignore[union-attr]
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     writer.close()
+
+
+# ------------------------------------------- second review: replies given at once + close
+
+
+UNKNOWN = "/v2/models/nope/infer"  # refused before the core: its reply comes at once
+
+
+def escaping_sinks(fake: FakeServer) -> list[BaseException]:
+    """Exceptions that escape from a response callback into the (fake) core."""
+    escaped: list[BaseException] = []
+    submit = fake.submit
+
+    def tracked(request, sink):  # type: ignore[no-untyped-def]
+        def wrapped(response):  # type: ignore[no-untyped-def]
+            try:
+                sink(response)
+            except BaseException as exc:
+                escaped.append(exc)
+                raise
+        return submit(request, wrapped)
+
+    fake.submit = tracked  # type: ignore[method-assign]
+    return escaped
+
+
+def loop_errors() -> list[dict[str, object]]:
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+    return errors
+
+
+async def test_a_closing_reply_given_at_once_behind_a_callback_request(
+        server: Served, fake: FakeServer) -> None:
+    escaped, errors = escaping_sinks(fake), loop_errors()
+    reader, writer = await connect(server[1])
+    writer.write(post("/v2/models/slow/infer") + post(UNKNOWN, version="1.0"))
+    await asyncio.sleep(0.1)
+    fake.release_slow.set()
+    assert (await read_response(reader)).status == 200
+    assert (await asyncio.wait_for(read_response(reader), 2)).status == 404
+    assert await closed(reader)
+    await asyncio.sleep(0.05)
+    assert escaped == [] and errors == []
+    writer.close()
+
+
+async def test_a_closing_reply_given_at_once_behind_a_task_request(server: Served) -> None:
+    errors = loop_errors()
+    reader, writer = await connect(server[1])
+    writer.write(get("/v2/models/echo/config") + post(UNKNOWN, extra="Connection: close\r\n"))
+    assert (await read_response(reader)).status == 200
+    assert (await asyncio.wait_for(read_response(reader), 2)).status == 404
+    assert await closed(reader)
+    await asyncio.sleep(0.05)
+    assert errors == []
+    writer.close()
+
+
+async def test_a_closing_upgrade_answered_at_once(server: Served) -> None:
+    errors = loop_errors()
+    reader, writer = await connect(server[1])
+    writer.write(b"POST /v2/models/nope/infer HTTP/1.1\r\nHost: t\r\n"
+                 b"Connection: Upgrade, close\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n")
+    data = await asyncio.wait_for(reader.read(), 2)
+    assert data.startswith(b"HTTP/1.1 404 ")
+    assert errors == []
+    writer.close()
+
+
+async def test_a_lost_connection_forgets_its_request(server: Served, fake: FakeServer) -> None:
+    _, writer = await connect(server[1])
+    writer.write(post("/v2/models/slow/infer"))
+    await asyncio.sleep(0.05)
+    (conn,) = server[0]._listener.connections  # type: ignore[union-attr]
+    assert conn.inflight is not None
+    writer.close()
+    for _ in range(100):
+        if fake.cancelled:
+            break
+        await asyncio.sleep(0.01)
+    assert fake.cancelled == 1 and conn.inflight is None

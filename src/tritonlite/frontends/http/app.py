@@ -149,9 +149,9 @@ class HttpApp:
             done(message_reply(500, INTERNAL_TEXT))
             return None
 
-    def declared_over_limit(self, headers: dict[str, str]) -> int | None:
-        """The declared ``Content-Length`` if it is over ``--http-max-input-size``."""
-        declared = headers.get("content-length")
+    def declared_over_limit(self, declared: str | bytes | None) -> int | None:
+        """The ``Content-Length`` value ``declared`` as a number, if it is over
+        ``--http-max-input-size`` (both transports check it before reading the body)."""
         if (declared is not None and declared.isascii() and declared.isdigit()
                 and int(declared) > self.max_input_size):
             return int(declared)
@@ -166,7 +166,7 @@ class HttpApp:
     async def _read_body(self, headers: dict[str, str], receive: Receive,
                          send: Send) -> bytes | None:
         limit = self.max_input_size
-        declared = self.declared_over_limit(headers)
+        declared = self.declared_over_limit(headers.get("content-length"))
         if declared is not None:
             await self._refuse(send, declared)
             return None

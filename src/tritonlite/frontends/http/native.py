@@ -116,7 +116,6 @@ def _head(status: int, reply: Reply, length: int | None, keep_alive: bool | None
 class _Request(NamedTuple):
     """A whole request waiting for its turn on the connection."""
 
-    method: str
     path: str
     request: HttpRequest
     keep_alive: bool
@@ -244,9 +243,10 @@ class HttpConnection(asyncio.Protocol):
         self._in_head = False
         expect = False
         for name, value in self._headers:
-            if name == b"content-length":  # llhttp has checked it is digits
-                if int(value) > self.app.max_input_size:
-                    self._refuse(int(value))
+            if name == b"content-length":
+                declared = self.app.declared_over_limit(value)
+                if declared is not None:
+                    self._refuse(declared)
                     return
             elif name == b"expect":
                 expect = value.lower() == b"100-continue"
@@ -276,8 +276,7 @@ class HttpConnection(asyncio.Protocol):
         if self._refused:
             return
         parser = self.parser
-        method = parser.get_method().decode("latin-1")
-        item = _Request(method, _path(self._url), self._request(method),
+        item = _Request(_path(self._url), self._request(parser.get_method().decode("latin-1")),
                         parser.should_keep_alive(), parser.get_http_version() == "1.0")
         if parser.should_upgrade():  # llhttp stops here without the body: _ignore_upgrade
             self._upgrade = item
@@ -336,16 +335,28 @@ class HttpConnection(asyncio.Protocol):
         item, self.inflight, self._cancel = self.inflight, None, None
         if item is None or self.transport is None:
             return
+        if self._replied(item, reply) and not self._advancing:
+            self._next()
+
+    def _replied(self, item: _Request, reply: Reply) -> bool:
+        """Write ``reply`` to ``item`` (a stream is the task's); True if the connection
+        stays open for the next request."""
         keep_alive = item.keep_alive and not self.stopping
-        self._write(reply, item.method, keep_alive, item.http10)
+        self._write(reply, item.request.method, keep_alive, item.http10)
+        return self._after_reply(keep_alive)
+
+    def _after_reply(self, keep_alive: bool) -> bool:
         self.last_active = self.loop.time()
         if not keep_alive:
             self.close()
-            return
-        if not self._advancing:
-            self._advance()
-            self._flow()
-            self._send_continue()
+        return keep_alive
+
+    def _next(self) -> None:
+        """A reply is out: answer the next request, read again, let a waiting
+        ``Expect: 100-continue`` go."""
+        self._advance()
+        self._flow()
+        self._send_continue()
 
     def _flow(self) -> None:
         """Read while nothing waits behind the running request and the client takes
@@ -386,14 +397,11 @@ class HttpConnection(asyncio.Protocol):
                 self._linger()
                 return
             reply = await self.app.handle(item.path, item.request)
-            keep_alive = item.keep_alive and not self.stopping
-            if reply.stream is not None:
-                keep_alive = await self._write_stream(reply, item, keep_alive)
+            if reply.stream is None:
+                self._replied(item, reply)
             else:
-                self._write(reply, item.method, keep_alive, item.http10)
-            self.last_active = self.loop.time()
-            if not keep_alive:
-                self.close()
+                keep_alive = item.keep_alive and not self.stopping
+                self._after_reply(await self._write_stream(reply, item, keep_alive))
         except Exception:  # e.g. a stream that failed half-way: its reply cannot be ended
             logger.exception("HTTP connection failed; closing it")
             if self.transport is not None:
@@ -403,9 +411,7 @@ class HttpConnection(asyncio.Protocol):
             if self.stopping and not self._in_message and not self.queue:
                 self.close()
             elif self.transport is not None:
-                self._advance()
-                self._flow()
-                self._send_continue()
+                self._next()
 
     def _write(self, reply: Reply, method: str, keep_alive: bool, http10: bool) -> None:
         transport = self.transport
@@ -435,7 +441,7 @@ class HttpConnection(asyncio.Protocol):
                 return False
             transport.write(_head(reply.status, reply, None if chunked else -1,
                                   _connection(keep_alive, item.http10)))
-            if item.method == "HEAD":
+            if item.request.method == "HEAD":
                 return keep_alive
             async for chunk in stream:
                 if self.transport is None:
@@ -519,7 +525,7 @@ class HttpConnection(asyncio.Protocol):
             self._in_message = False
             item, self._raw = self._raw, None
             if item is not None and not self._refused:
-                self._queue(item._replace(request=self._request(item.method)))
+                self._queue(item._replace(request=self._request(item.request.method)))
         return rest
 
 

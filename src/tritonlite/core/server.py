@@ -149,13 +149,19 @@ class InferenceServer:
     def _submit(self, mv: ModelVersion, request: InferenceRequest,
                 sink: ResponseSink) -> ScheduledRequest:
         outputs, batch = validate_request(request, mv.signature)
-        if any(SHM_REGION in ro.parameters for ro in request.requested_outputs):
+        in_shm = False
+        classes: dict[str, int] = {}
+        for ro in request.requested_outputs:
+            params = ro.parameters
+            if params:  # rare: outputs to shared memory, or classification
+                in_shm = in_shm or SHM_REGION in params
+                if "classification" in params:
+                    classes[ro.name] = int(params["classification"])
+        if in_shm:
             sink = self._shared_memory_sink(sink, request)
         stats = mv.stats
         start = time.monotonic_ns()
         job = ScheduledRequest(request, sink, list(request.inputs), outputs, start, batch)
-        classes = {ro.name: int(ro.parameters["classification"])
-                   for ro in request.requested_outputs if "classification" in ro.parameters}
         cache = mv.cache
         if cache is not None and not classes:
             key = request_key(request, str(mv.version), outputs)
@@ -172,8 +178,9 @@ class InferenceServer:
                 return job
             sink = self._caching_sink(sink, cache, key, stats, lookup_ns)
             job.sink = sink
+        if self._inflight == 0:
+            self._idle.clear()
         self._inflight += 1
-        self._idle.clear()
         stats.pending += 1
 
         first = True

@@ -222,7 +222,7 @@ class Tensor:
             raise ValueError("Tensor needs an array or raw bytes")
         self.name = name
         self.datatype = datatype
-        self.shape: tuple[int, ...] = tuple(int(d) for d in shape)
+        self.shape: tuple[int, ...] = tuple(map(int, shape))
         self._array = array
         self._raw = raw
         self.parameters: dict[str, Any] = parameters if parameters is not None else {}

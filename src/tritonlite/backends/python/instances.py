@@ -47,6 +47,7 @@ from tritonlite.core.types import (
 log = logging.getLogger(__name__)
 
 _keys = itertools.count(1)
+_new = tuple.__new__  # a NamedTuple from its fields, in order, without its Python __new__
 #: Outputs at least this large are borrowed from the response ring, not copied out of it.
 BORROW_MIN_BYTES = 64 << 10
 _STARTUP_TIMEOUT_S = 300.0
@@ -287,31 +288,22 @@ class PythonInstance:
     def execute(self, batch: Sequence[ScheduledRequest]) -> None:
         if self._main is None:  # the worker is gone and not restarted yet: hold nothing
             raise OSError("worker channel is closed")
-        assert self._req_ring is not None
-        entries: list[ScheduledRequest] = []
+        pending, ring_ref = self._pending, self._ring_ref
         msgs = []
         for job in batch:
             key = next(_keys)
-            refs = [self._ring_ref(t) for t in job.inputs]  # small or ring full: inline
             r = job.request
-            msgs.append(
-                ipc.RequestMsg(
-                    key=key,
-                    request_id=r.id,
-                    correlation_id=r.correlation_id,
-                    flags=r.flags,
-                    parameters_json=(json.dumps(r.parameters, separators=(",", ":"))
-                                     if r.parameters else "{}"),
-                    requested_output_names=job.output_names,
-                    timeout_us=r.timeout_us,
-                    inputs=tuple(refs),
-                )
-            )
-            self._pending[key] = job
-            entries.append(job)
+            params = r.parameters
+            # Positional, through tuple.__new__: the NamedTuple's keyword constructor
+            # costs more than the rest of this loop (once per request).
+            msgs.append(_new(ipc.RequestMsg, (
+                key, r.id, r.correlation_id, r.flags,
+                json.dumps(params, separators=(",", ":")) if params else "{}",
+                job.output_names, r.timeout_us, tuple([ring_ref(t) for t in job.inputs]))))
+            pending[key] = job
         batch_id = next(self._batch_ids)
-        self._batches[batch_id] = entries
-        self._send(ipc.ExecuteMsg(batch_id, tuple(msgs)))
+        self._batches[batch_id] = list(batch)
+        self._send(_new(ipc.ExecuteMsg, (batch_id, tuple(msgs))))
 
     def cancel(self, job: ScheduledRequest) -> None:
         for key, held in self._pending.items():
@@ -387,9 +379,11 @@ class PythonInstance:
             pos = None if nbytes else 0
         else:
             pos = ring.write(raw)
+        # ``_value_`` is the member's name ("FP32"); ``.value`` is a Python-level property.
         if pos is None:
-            return ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes, inline=bytes(raw))
-        return ipc.TensorRef(t.name, t.datatype.value, t.shape, nbytes, pos=pos)
+            return _new(ipc.TensorRef, (t.name, t.datatype._value_, t.shape, nbytes, -1,
+                                        bytes(raw)))
+        return _new(ipc.TensorRef, (t.name, t.datatype._value_, t.shape, nbytes, pos, None))
 
     def _reply(self, msg: object) -> None:
         with contextlib.suppress(OSError):  # the worker died meanwhile

@@ -195,11 +195,11 @@ def _flat_response(r: ResponseMsg) -> tuple[Any, ...]:
 
 
 def _response(t: tuple[Any, ...]) -> ResponseMsg:
-    return _new(ResponseMsg, (t[0], tuple(_new(TensorRef, o) for o in t[1]), *t[2:]))
+    return _new(ResponseMsg, (t[0], tuple([_new(TensorRef, o) for o in t[1]]), *t[2:]))
 
 
 def _request(t: tuple[Any, ...]) -> RequestMsg:
-    return _new(RequestMsg, (*t[:7], tuple(_new(TensorRef, i) for i in t[7])))
+    return _new(RequestMsg, (*t[:7], tuple([_new(TensorRef, i) for i in t[7]])))
 
 
 _FLATTEN: dict[type, Any] = {

@@ -196,6 +196,15 @@ def _shared_memory(io: dict[str, Any]) -> SharedMemoryRef | None:
     )
 
 
+def _all_uint(values: list[Any]) -> bool:
+    """Whether every value is an unsigned 64-bit integer (a loop: cheaper than all() over
+    a generator for a shape's few dims)."""
+    for v in values:  # noqa: SIM110
+        if type(v) is not int or v < 0 or v > tj.UINT64_MAX:
+            return False
+    return True
+
+
 def _decode_inputs(
     document: Any,
     decoded: DecodedInfer,
@@ -209,16 +218,26 @@ def _decode_inputs(
     inputs = InputSet(request.id)
     bad_datatype: str | None = None
     for io in tj.member_array(document, "inputs", "Unable to parse 'inputs'"):
-        _check_content_fields(io)
-        name = tj.as_string(tj.member(io, "name", "Unable to parse 'name'"),
-                            "Unable to parse 'name'")
-        type_name = tj.as_string(tj.member(io, "datatype", "Unable to parse 'datatype'"),
-                                 "Unable to parse 'datatype'")
+        # Each field is taken as it usually comes first; only when it is not does the
+        # checked accessor run, to raise TritonJson's error (in Triton's order).
+        params = io.get("parameters") if type(io) is dict else None
+        if not (type(params) is dict and "binary_data_size" in params
+                and "shared_memory_region" not in params and "data" not in io):
+            _check_content_fields(io)
+        name = io.get("name")
+        if type(name) is not str:
+            name = tj.as_string(tj.member(io, "name", "Unable to parse 'name'"),
+                                "Unable to parse 'name'")
+        type_name = io.get("datatype")
+        if type(type_name) is not str:
+            type_name = tj.as_string(tj.member(io, "datatype", "Unable to parse 'datatype'"),
+                                     "Unable to parse 'datatype'")
         datatype = DATATYPES.get(type_name)
-        shape = [tj.as_uint(d, "Unable to parse 'shape'")
-                 for d in tj.member_array(io, "shape", "Unable to parse 'shape'")]
+        shape = io.get("shape")
+        if type(shape) is not list or not _all_uint(shape):
+            shape = [tj.as_uint(d, "Unable to parse 'shape'")
+                     for d in tj.member_array(io, "shape", "Unable to parse 'shape'")]
         inputs.claim(name)
-        params = io.get("parameters")
         data: bytes | memoryview
         if type(params) is dict and "binary_data_size" in params:
             size = tj.as_uint(params["binary_data_size"], "Unable to parse 'binary_data_size'")
@@ -279,16 +298,21 @@ def _decode_outputs(
                 params["binary_data"], "Unable to set 'binary_data'"
             ):
                 raise invalid_arg("Output can't set both 'shared_memory_region' and 'binary_data'")
-        name = tj.as_string(tj.member(io, "name", "Unable to parse 'name'"),
-                            "Unable to parse 'name'")
+        name = io.get("name") if type(io) is dict else None
+        if type(name) is not str:
+            name = tj.as_string(tj.member(io, "name", "Unable to parse 'name'"),
+                                "Unable to parse 'name'")
         parameters: dict[str, bool | int | float | str] = {}
-        if type(params) is dict and "classification" in params:
-            count = tj.as_uint(params["classification"], "Unable to set 'classification'")
-            if count > 0:
-                parameters["classification"] = count
-        region = _shared_memory(io) if type(io) is dict else None
-        if region is not None:
-            parameters.update(output_parameters(shared_memory, region))
+        if type(params) is dict:
+            if "classification" in params:
+                count = tj.as_uint(params["classification"], "Unable to set 'classification'")
+                if count > 0:
+                    parameters["classification"] = count
+            if ("shared_memory_region" in params or "shared_memory_offset" in params
+                    or "shared_memory_byte_size" in params):
+                region = _shared_memory(io)
+                if region is not None:
+                    parameters.update(output_parameters(shared_memory, region))
         binary = False
         if type(params) is dict and "binary_data" in params:
             binary = tj.as_bool(params["binary_data"], "Unable to parse 'binary_data'")

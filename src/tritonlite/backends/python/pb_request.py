@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import operator
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 
 from tritonlite.backends.python.pb_errors import TritonModelException
@@ -97,14 +98,23 @@ class InferenceTrace:
 
     @classmethod
     def _with_context(cls, context: str | None) -> InferenceTrace:
-        """Server side: a trace carrying ``context``."""
+        """Server side: a trace carrying ``context`` (without one: the shared empty
+        trace, which nothing can change)."""
+        if not context:
+            return _NO_TRACE
         trace = cls()
-        trace._context = context or None
+        trace._context = context
         return trace
 
     def get_context(self) -> str | None:
         """The trace context (e.g. OpenTelemetry headers as JSON), or None."""
         return self._context
+
+
+_NO_TRACE = InferenceTrace()
+# Guards the first get_response_sender() of a request from the server, which makes the
+# sender (two threads of a model must not get two senders for one request).
+_SENDER_LOCK = threading.Lock()
 
 
 class InferenceRequest:
@@ -135,6 +145,7 @@ class InferenceRequest:
         "_request_id",
         "_requested_output_names",
         "_response_sender",
+        "_sender_factory",
         "_timeout",
         "_trace",
     )
@@ -151,7 +162,8 @@ class InferenceRequest:
     _trace: InferenceTrace
     _parameters: str
     _release_flags: int
-    _response_sender: InferenceResponseSender
+    _response_sender: InferenceResponseSender | None  # None: made on first use
+    _sender_factory: Callable[[], InferenceResponseSender] | None
     _is_cancelled_fn: Callable[[], bool] | None
 
     def __init__(
@@ -229,6 +241,7 @@ class InferenceRequest:
         self._parameters = _parameters_to_json(parameters)
         self._release_flags = TRITONSERVER_REQUEST_RELEASE_ALL
         self._response_sender = _DetachedResponseSender()
+        self._sender_factory = None
         self._is_cancelled_fn = None
 
     @classmethod
@@ -247,11 +260,14 @@ class InferenceRequest:
         response_sender: InferenceResponseSender | None,
         is_cancelled: Callable[[], bool] | None,
         trace_context: str | None = None,
+        sender_factory: Callable[[], InferenceResponseSender] | None = None,
     ) -> InferenceRequest:
         """Stub side: a request for ``execute`` from validated parts (no checks, no copies).
 
         ``requested_output_names`` should list every config output when the client asked
-        for none (Triton does so).
+        for none (Triton does so). Without a ``response_sender``, ``sender_factory``
+        makes one on the first ``get_response_sender()`` (most models never ask, and a
+        sender per request costs the worker about a microsecond).
         """
         request = cls.__new__(cls)
         request._request_id = request_id
@@ -266,9 +282,8 @@ class InferenceRequest:
         request._trace = InferenceTrace._with_context(trace_context)
         request._parameters = parameters_json
         request._release_flags = TRITONSERVER_REQUEST_RELEASE_ALL
-        request._response_sender = (
-            response_sender if response_sender is not None else _DetachedResponseSender()
-        )
+        request._response_sender = response_sender
+        request._sender_factory = sender_factory
         request._is_cancelled_fn = is_cancelled
         return request
 
@@ -314,7 +329,15 @@ class InferenceRequest:
 
     def get_response_sender(self) -> InferenceResponseSender:
         """The sender for this request's responses (decoupled models; always the same)."""
-        return self._response_sender
+        sender = self._response_sender
+        if sender is None:
+            with _SENDER_LOCK:
+                sender = self._response_sender
+                if sender is None:
+                    factory = self._sender_factory
+                    sender = factory() if factory is not None else _DetachedResponseSender()
+                    self._response_sender = sender
+        return sender
 
     def set_release_flags(self, flags: int) -> None:
         """``TRITONSERVER_REQUEST_RELEASE_RESCHEDULE`` re-queues this request (iterative

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import gc
 import importlib.util
 import inspect
@@ -42,6 +43,8 @@ from tritonlite.core.tensor import DataType, deserialize_bytes, serialize_bytes
 _INTERNAL = 1
 _CANCELLED = 7  # ErrorKind.CANCELLED (stub imports nothing of the core's errors)
 HOLD_S = 0.0005  # longest a decoupled response waits to share a write
+_new = tuple.__new__  # an ipc NamedTuple from all its fields, without its Python __new__
+_BF16_WIRE = np.dtype("<u2")
 
 
 def _model_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
@@ -243,23 +246,27 @@ class Stub:
         assert self.resp_ring is not None
         arr = tensor._data()
         dt = DataType.from_code(tensor.triton_dtype())
-        shape = tuple(int(d) for d in arr.shape)
+        shape = arr.shape  # a tuple of ints already
+        # TensorRefs built positionally (name, datatype, shape, nbytes, pos, inline): this
+        # runs per output; ``_value_`` is the type's name without Enum's property.
+        name, type_name = tensor.name(), dt._value_
         if dt is DataType.BYTES:
             data = serialize_bytes(arr)
             pos = self.resp_ring.write(data) if len(data) > ipc.INLINE_MAX_BYTES else None
             if pos is None:
-                return ipc.TensorRef(tensor.name(), dt.value, shape, len(data), inline=data)
-            return ipc.TensorRef(tensor.name(), dt.value, shape, len(data), pos=pos)
-        want = np.dtype("<u2") if dt is DataType.BF16 else dt.numpy_dtype
+                return _new(ipc.TensorRef, (name, type_name, shape, len(data), -1, data))
+            return _new(ipc.TensorRef, (name, type_name, shape, len(data), pos, None))
+        want = _BF16_WIRE if dt is DataType.BF16 else dt.numpy_dtype
         nbytes = arr.size * want.itemsize
         got = self.resp_ring.alloc(nbytes) if nbytes > ipc.INLINE_MAX_BYTES else None
         if got is None:
-            data = np.ascontiguousarray(arr, dtype=want).tobytes()
-            return ipc.TensorRef(tensor.name(), dt.value, shape, nbytes, inline=data)
+            # tobytes() is C order whatever the layout; only another dtype needs a convert
+            data = (arr if arr.dtype == want else arr.astype(want)).tobytes()
+            return _new(ipc.TensorRef, (name, type_name, shape, nbytes, -1, data))
         pos, view = got
         if nbytes:
             np.copyto(np.frombuffer(view, dtype=want).reshape(shape), arr, casting="unsafe")
-        return ipc.TensorRef(tensor.name(), dt.value, shape, nbytes, pos=pos)
+        return _new(ipc.TensorRef, (name, type_name, shape, nbytes, pos, None))
 
     def _write_locked(self, tensor: Any) -> ipc.TensorRef:
         with self.out_lock:
@@ -283,10 +290,12 @@ class Stub:
             err = resp.error()
             return ipc.ResponseMsg(key, error_code=int(err.code()), error_message=err.message(),
                                    final=final, from_model=True)
-        outputs = tuple(self._output(t) for t in resp.output_tensors() if t.name() in wanted)
+        outputs = tuple([self._output(t) for t in resp.output_tensors() if t.name() in wanted])
         text = resp.parameters()
         params = json.loads(text) if text and text != "{}" else {}
-        return ipc.ResponseMsg(key, outputs=outputs, final=final, parameters=params)
+        # Positionally (key, outputs, error_code, error_message, final, parameters,
+        # from_model): once per response.
+        return _new(ipc.ResponseMsg, (key, outputs, -1, "", final, params, False))
 
     def _failure(self, message: str) -> str:
         assert self.init is not None
@@ -308,11 +317,6 @@ class Stub:
             final_flag = [False]
             finals.append(final_flag)
             is_cancelled = self._is_cancelled_fn(key)
-            sender = pb_utils.InferenceResponseSender(
-                self._sender_fn(key, r.requested_output_names, final_flag),
-                is_cancelled,
-                decoupled=decoupled,
-            )
             requests.append(
                 pb_utils.InferenceRequest._from_server(
                     inputs=inputs,
@@ -324,8 +328,11 @@ class Stub:
                     timeout=r.timeout_us,
                     model_name=model_name,
                     model_version=model_version,
-                    response_sender=sender,
+                    response_sender=None,
                     is_cancelled=is_cancelled,
+                    sender_factory=functools.partial(
+                        self._sender, key, r.requested_output_names, final_flag,
+                        is_cancelled, decoupled),
                 )
             )
         t1 = time.perf_counter_ns()
@@ -345,13 +352,19 @@ class Stub:
             self.executing = False
         t2 = time.perf_counter_ns()
         with self.out_lock:
-            done = {r.key for r, f in zip(msg.requests, finals, strict=True) if f[0]}
-            # RELEASE_RESCHEDULE: the request goes back to the scheduler, no response now.
-            again = () if error is not None else tuple(
-                r.key for r, req in zip(msg.requests, requests, strict=True)
-                if req._release_flags & pb_utils.TRITONSERVER_REQUEST_RELEASE_RESCHEDULE
-                and r.key not in done)
-            responses = self._collect(msg, result, error, decoupled, done | set(again))
+            # Requests answered through their sender (done), and those the model asked
+            # to RELEASE_RESCHEDULE (again: back to the scheduler, no response now).
+            done: set[int] = set()
+            rescheduled: list[int] = []
+            for r, f, req in zip(msg.requests, finals, requests, strict=True):
+                if f[0]:
+                    done.add(r.key)
+                elif (error is None and req._release_flags
+                      & pb_utils.TRITONSERVER_REQUEST_RELEASE_RESCHEDULE):
+                    rescheduled.append(r.key)
+            again = tuple(rescheduled)
+            responses = self._collect(msg, result, error, decoupled,
+                                      done.union(again) if again else done)
             if self.cancelled:
                 # Finished requests need their cancel marks no more, nor do rescheduled
                 # ones (the server sends them again under a new key).
@@ -362,8 +375,8 @@ class Stub:
             t3 = time.perf_counter_ns()
             for ref in _in_ring(msg.requests):
                 self.req_ring.release(ref.pos)
-            self.send_done(ipc.BatchDoneMsg(msg.batch_id, responses, t1 - t0, t2 - t1,
-                                            t3 - t2, again))
+            self.send_done(_new(ipc.BatchDoneMsg, (msg.batch_id, responses, t1 - t0, t2 - t1,
+                                                   t3 - t2, again, True)))
 
     def _skip_cancelled(self, msg: ipc.ExecuteMsg) -> ipc.ExecuteMsg:
         """Requests cancelled while they waited here (a pipelined batch) are not run: they
@@ -390,6 +403,13 @@ class Stub:
         keys = self.cancelled
         return lambda: key in keys
 
+    def _sender(self, key: int, wanted: tuple[str, ...], final_flag: list[bool],
+                is_cancelled: Callable[[], bool],
+                decoupled: bool) -> pb_utils.InferenceResponseSender:
+        """The response sender of request ``key``, made when the model first asks."""
+        return pb_utils.InferenceResponseSender(
+            self._sender_fn(key, wanted, final_flag), is_cancelled, decoupled=decoupled)
+
     def _sender_fn(self, key: int, wanted: tuple[str, ...], final_flag: list[bool]) -> Any:
         def send(response: Any, flags: int) -> None:
             final = bool(flags & pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
@@ -409,8 +429,8 @@ class Stub:
         decoupled: bool,
         done: set[int],
     ) -> tuple[ipc.ResponseMsg, ...]:
-        pending = [r for r in msg.requests if r.key not in done]
         if error is not None:
+            pending = [r for r in msg.requests if r.key not in done]
             return tuple(ipc.ResponseMsg(r.key, error_code=_INTERNAL, error_message=error)
                          for r in pending)
         if decoupled:
@@ -418,6 +438,7 @@ class Stub:
             # returned; the server keeps the requests open until their FINAL flag arrives.
             return ()
         if result is None:
+            pending = [r for r in msg.requests if r.key not in done]
             if not pending:
                 return ()
             text = self._failure(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import json
 import re
@@ -1069,3 +1070,36 @@ def test_bls_request_accepts_bytes_names_as_triton_does() -> None:
     assert req._model_name == "add_sub"  # what the stub sends to the server
     assert req.request_id() == "r1"
     assert req.requested_output_names() == {"OUTPUT0"}
+
+
+def test_request_from_server_makes_its_sender_once_on_first_use() -> None:
+    made: list[pb_utils.InferenceResponseSender] = []
+
+    def factory() -> pb_utils.InferenceResponseSender:
+        sender = pb_utils.InferenceResponseSender(lambda r, f: None, lambda: False)
+        made.append(sender)
+        return sender
+
+    req = pb_utils.InferenceRequest._from_server(
+        inputs=[], request_id="", correlation_id=0, flags=0, parameters_json="{}",
+        requested_output_names=[], timeout=0, model_name="m", model_version=1,
+        response_sender=None, is_cancelled=None, sender_factory=factory)
+    assert made == []  # a model that never asks costs no sender
+    barrier = threading.Barrier(8)
+
+    def ask() -> pb_utils.InferenceResponseSender:
+        barrier.wait()
+        return req.get_response_sender()
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: ask(), range(8)))
+    assert len(made) == 1
+    assert all(s is made[0] for s in got)
+    # Neither a sender nor a factory: a detached sender, as for a request a model builds.
+    bare = pb_utils.InferenceRequest._from_server(
+        inputs=[], request_id="", correlation_id=0, flags=0, parameters_json="{}",
+        requested_output_names=[], timeout=0, model_name="m", model_version=1,
+        response_sender=None, is_cancelled=None)
+    with pytest.raises(TME, match="no reference to the decoupled state of the model"):
+        bare.get_response_sender().send(pb_utils.InferenceResponse())
+    assert bare.trace().get_context() is None

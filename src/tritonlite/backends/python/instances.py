@@ -524,14 +524,14 @@ class PythonInstance:
         if msg.final:
             del self._pending[msg.key]
         r = job.request
-        resp = InferenceResponse(r.model_name, self._version, r.id, final=msg.final)
         if msg.error_code >= 0:
+            resp = InferenceResponse(r.model_name, self._version, r.id, final=msg.final)
             resp.error = InferenceServerError(ErrorKind(msg.error_code), msg.error_message)
             resp.error_is_response = msg.from_model
         else:
-            resp.outputs = outputs
-            if msg.parameters:
-                resp.parameters = dict(msg.parameters)
+            resp = InferenceResponse(r.model_name, self._version, r.id, outputs,
+                                     dict(msg.parameters) if msg.parameters else {},
+                                     None, msg.final)
         job.sink(resp)
 
     def _on_batch_done(self, msg: ipc.BatchDoneMsg) -> None:
@@ -544,7 +544,7 @@ class PythonInstance:
         for key in msg.rescheduled:
             self._reschedule(key)
         if entries and msg.ran:
-            self.stats.record_execution(sum(job.batch_size for job in entries), *timing)
+            self.stats.record_execution(sum([job.batch_size for job in entries]), *timing)
         self.on_idle(self)
 
     def _reschedule(self, key: int) -> None:

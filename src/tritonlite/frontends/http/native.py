@@ -90,11 +90,19 @@ def _path(url: bytes) -> str:
     return urllib.parse.unquote(text) if "%" in text else text
 
 
+_FIRST_LINES: dict[tuple[int, str], bytes] = {}  # status line + content-type, by both
+
+
 def _head(status: int, reply: Reply, length: int | None, keep_alive: bool | None) -> bytes:
     """Status line and headers. ``length`` None: a chunked body. ``keep_alive`` None:
     HTTP/1.1's default; True: an HTTP/1.0 client asked for it; False: closing."""
-    lines = [b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\n" % (
-        status, _REASONS.get(status, b""), reply.content_type.encode("latin-1"))]
+    first = _FIRST_LINES.get((status, reply.content_type))
+    if first is None:
+        first = b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\n" % (
+            status, _REASONS.get(status, b""), reply.content_type.encode("latin-1"))
+        if len(_FIRST_LINES) < 256:  # a handful of statuses and types in practice
+            _FIRST_LINES[(status, reply.content_type)] = first
+    lines = [first]
     close_said = False
     for name, value in reply.headers:
         lowered = name.lower()
@@ -354,9 +362,11 @@ class HttpConnection(asyncio.Protocol):
     def _next(self) -> None:
         """A reply is out: answer the next request, read again, let a waiting
         ``Expect: 100-continue`` go."""
-        self._advance()
+        if self.queue:
+            self._advance()
         self._flow()
-        self._send_continue()
+        if self._continue:
+            self._send_continue()
 
     def _flow(self) -> None:
         """Read while nothing waits behind the running request and the client takes
@@ -417,8 +427,8 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        parts = [p if isinstance(p, bytes) else memoryview(p).cast("B") for p in reply.body]
-        size = sum(len(p) for p in parts)
+        parts = [p if type(p) is bytes else memoryview(p).cast("B") for p in reply.body]
+        size = sum(map(len, parts))
         head = _head(reply.status, reply, size, _connection(keep_alive, http10))
         if method == "HEAD":
             transport.write(head)

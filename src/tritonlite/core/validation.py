@@ -23,6 +23,11 @@ class InputSpec:
     datatype: DataType
     dims: tuple[int, ...]
     optional: bool = False
+    fixed: bool = field(init=False)  # no variable (-1) dim: a shape must equal dims
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dims", tuple(self.dims))
+        object.__setattr__(self, "fixed", -1 not in self.dims)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,35 @@ def _dims(dims: Sequence[int]) -> str:
 
 def _prefix(request: InferenceRequest) -> str:
     return request_prefix(request.id)
+
+
+def _check_shape(request: InferenceRequest, n: str, name: str, t: Tensor,
+                 shape: tuple[int, ...], spec: InputSpec, mbs: int) -> None:
+    """Input ``n``'s shape (without the batch dim) against the config's dims."""
+    ok = len(shape) == len(spec.dims)
+    if ok:
+        for want, got in zip(spec.dims, shape, strict=True):
+            if got == -1:
+                raise invalid_arg(
+                    f"{_prefix(request)}All input dimensions should be specified for input "
+                    f"'{n}' for model '{name}', got {_dims(t.shape)}")
+            if want != -1 and want != got:
+                ok = False
+                break
+    if not ok:
+        full = ([-1] if mbs > 0 else []) + list(spec.dims)
+        note = ""
+        if mbs > 0:
+            note = (
+                "NOTE: Setting a non-zero max_batch_size in the model config requires a "
+                "batch dimension to be prepended to each input shape. If you want to "
+                "specify the full shape including the batch dim in your input dims "
+                "config, try setting max_batch_size to zero. See the model configuration "
+                "docs for more info on max_batch_size."
+            )
+        raise invalid_arg(
+            f"{_prefix(request)}unexpected shape for input '{n}' for model '{name}'. "
+            f"Expected {_dims(full)}, got {_dims(t.shape)}. {note}")
 
 
 def validate_request(
@@ -123,30 +157,8 @@ def validate_request(
                 f"{_prefix(request)}inference input '{n}' data-type is '{t.datatype.value}', "
                 f"but model '{name}' expects '{spec.datatype.value}'")
         shape = t.shape[1:] if mbs > 0 else t.shape
-        ok = len(shape) == len(spec.dims)
-        if ok:
-            for want, got in zip(spec.dims, shape, strict=True):
-                if got == -1:
-                    raise invalid_arg(
-                        f"{_prefix(request)}All input dimensions should be specified for input "
-                        f"'{n}' for model '{name}', got {_dims(t.shape)}")
-                if want != -1 and want != got:
-                    ok = False
-                    break
-        if not ok:
-            full = ([-1] if mbs > 0 else []) + list(spec.dims)
-            note = ""
-            if mbs > 0:
-                note = (
-                    "NOTE: Setting a non-zero max_batch_size in the model config requires a "
-                    "batch dimension to be prepended to each input shape. If you want to "
-                    "specify the full shape including the batch dim in your input dims "
-                    "config, try setting max_batch_size to zero. See the model configuration "
-                    "docs for more info on max_batch_size."
-                )
-            raise invalid_arg(
-                f"{_prefix(request)}unexpected shape for input '{n}' for model '{name}'. "
-                f"Expected {_dims(full)}, got {_dims(t.shape)}. {note}")
+        if not (spec.fixed and shape == spec.dims):  # the usual case: no dim-by-dim look
+            _check_shape(request, n, name, t, shape, spec, mbs)
         count = element_count(t.shape)
         if t.datatype is DataType.BYTES:
             if t.has_array():

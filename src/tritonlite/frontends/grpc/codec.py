@@ -473,7 +473,7 @@ def _encode_response_parts(
     parts: list[bytes | memoryview] = [b""]
     outputs = message.outputs
     for tensor in response.outputs:
-        outputs.add(name=tensor.name, datatype=tensor.datatype.value, shape=tensor.shape)
+        outputs.add(name=tensor.name, datatype=tensor.datatype._value_, shape=tensor.shape)
         if in_shared_memory(tensor):  # written to its region: an empty entry, as Triton
             parts.append(_RAW_OUTPUT_TAG + b"\x00")
             continue

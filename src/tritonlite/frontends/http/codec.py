@@ -375,7 +375,7 @@ def encode_infer_response(
     blobs: list[bytes | memoryview] = []
     for tensor in response.outputs:
         meta = orjson.dumps(
-            {"name": tensor.name, "datatype": tensor.datatype.value, "shape": tensor.shape}
+            {"name": tensor.name, "datatype": tensor.datatype._value_, "shape": tensor.shape}
         )
         if in_shared_memory(tensor):  # written to its region: no data, as Triton
             outputs.append(meta)

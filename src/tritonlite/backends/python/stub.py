@@ -429,8 +429,8 @@ class Stub:
         decoupled: bool,
         done: set[int],
     ) -> tuple[ipc.ResponseMsg, ...]:
+        pending = [r for r in msg.requests if r.key not in done]
         if error is not None:
-            pending = [r for r in msg.requests if r.key not in done]
             return tuple(ipc.ResponseMsg(r.key, error_code=_INTERNAL, error_message=error)
                          for r in pending)
         if decoupled:
@@ -438,7 +438,6 @@ class Stub:
             # returned; the server keeps the requests open until their FINAL flag arrives.
             return ()
         if result is None:
-            pending = [r for r in msg.requests if r.key not in done]
             if not pending:
                 return ()
             text = self._failure(

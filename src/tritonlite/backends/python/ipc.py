@@ -204,7 +204,7 @@ def _request(t: tuple[Any, ...]) -> RequestMsg:
 
 _FLATTEN: dict[type, Any] = {
     ExecuteMsg: lambda m: (_EXECUTE, m[0],
-                           tuple((*r[:7], tuple(map(tuple, r[7]))) for r in m[1])),
+                           tuple([(*r[:7], tuple(map(tuple, r[7]))) for r in m[1]])),
     BatchDoneMsg: lambda m: (_BATCH_DONE, m[0], tuple(map(_flat_response, m[1])), *m[2:]),
     ResponseMsg: lambda m: (_RESPONSE, *_flat_response(m)),
 }

@@ -56,6 +56,21 @@ class BatchStat:
     compute_output: StatDuration = field(default_factory=StatDuration)
 
 
+def _add_compute(s: InferStats | BatchStat, input_ns: int, infer_ns: int,
+                 output_ns: int) -> None:
+    """One more of each compute duration: ``StatDuration.add`` spelled out, as this runs
+    per request and per execute."""
+    d = s.compute_input
+    d.count += 1
+    d.ns += input_ns
+    d = s.compute_infer
+    d.count += 1
+    d.ns += infer_ns
+    d = s.compute_output
+    d.count += 1
+    d.ns += output_ns
+
+
 @dataclass(slots=True)
 class FailureCounts:
     """``nv_inference_request_failure`` by reason."""
@@ -83,22 +98,10 @@ class ModelStats:
                        batch_size: int = 1) -> None:
         """A request that succeeded. Triton counts inferences and per-request compute time
         only for successful requests; ``compute`` is its execute's (input, infer, output) ns."""
-        s = self.inference_stats  # StatDuration.add spelled out: once per request
-        d = s.success
-        d.count += 1
-        d.ns += request_ns
-        d = s.queue
-        d.count += 1
-        d.ns += queue_ns
-        d = s.compute_input
-        d.count += 1
-        d.ns += compute[0]
-        d = s.compute_infer
-        d.count += 1
-        d.ns += compute[1]
-        d = s.compute_output
-        d.count += 1
-        d.ns += compute[2]
+        s = self.inference_stats
+        s.success.add(request_ns)
+        s.queue.add(queue_ns)
+        _add_compute(s, compute[0], compute[1], compute[2])
         self.inference_count += batch_size
         self.last_inference_ms = time.time_ns() // 1_000_000
         if self.observer is not None:
@@ -127,12 +130,4 @@ class ModelStats:
         b = self.batch_stats.get(batch_size)
         if b is None:
             b = self.batch_stats[batch_size] = BatchStat(batch_size)
-        d = b.compute_input  # StatDuration.add spelled out: once per execute
-        d.count += 1
-        d.ns += input_ns
-        d = b.compute_infer
-        d.count += 1
-        d.ns += infer_ns
-        d = b.compute_output
-        d.count += 1
-        d.ns += output_ns
+        _add_compute(b, input_ns, infer_ns, output_ns)

@@ -260,8 +260,11 @@ class Stub:
         nbytes = arr.size * want.itemsize
         got = self.resp_ring.alloc(nbytes) if nbytes > ipc.INLINE_MAX_BYTES else None
         if got is None:
-            # tobytes() is C order whatever the layout; only another dtype needs a convert
-            data = (arr if arr.dtype == want else arr.astype(want)).tobytes()
+            # tobytes() is C order whatever the layout; only another dtype, or a subclass
+            # (a masked array's tobytes() fills masked items), needs a plain copy first
+            if type(arr) is not np.ndarray or arr.dtype != want:
+                arr = np.ascontiguousarray(arr, dtype=want)
+            data = arr.tobytes()
             return _new(ipc.TensorRef, (name, type_name, shape, nbytes, -1, data))
         pos, view = got
         if nbytes:
@@ -338,6 +341,7 @@ class Stub:
         t1 = time.perf_counter_ns()
         error: str | None = None
         result: Any = None
+        given = tuple(requests)  # the model may change its list; the bookkeeping may not
         self.executing = True
         try:
             result = self.model.execute(requests)
@@ -356,7 +360,7 @@ class Stub:
             # to RELEASE_RESCHEDULE (again: back to the scheduler, no response now).
             done: set[int] = set()
             rescheduled: list[int] = []
-            for r, f, req in zip(msg.requests, finals, requests, strict=True):
+            for r, f, req in zip(msg.requests, finals, given, strict=True):
                 if f[0]:
                     done.add(r.key)
                 elif (error is None and req._release_flags

@@ -8,8 +8,9 @@ and the sockets out: one process runs tritonlite's core with the tiny identity m
 (the native HTTP/1.1 one or the native gRPC one) with whole requests through a stand-in
 transport, ``concurrency`` connections each with one request in flight; a reply written
 to a connection sends its next request (from the loop, as a socket read would). It
-reports the main process's and the worker's CPU time per request, which repeat within
-about 1 µs from run to run.
+reports the main process's and the worker's CPU time per request, which usually repeat
+within about 1 µs from run to run (a busy machine shows as an outlier of a few µs: run
+it twice).
 
 What it leaves out: the kernel's TCP work (about 15 µs per small request here) and the
 client. Use it to compare two trees (``PYTHONPATH=other/src python -m bench.inproc``:

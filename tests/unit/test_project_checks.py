@@ -25,6 +25,13 @@ def test_ruff_is_clean() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_mypy_is_clean() -> None:
+    """The package type-checks (``[tool.mypy]`` in pyproject.toml)."""
+    out = subprocess.run([sys.executable, "-m", "mypy", "src/tritonlite"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_import_contracts_hold() -> None:
     out = subprocess.run([_tool("lint-imports")], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)

@@ -32,7 +32,7 @@ def classify(tensor: Tensor, count: int, labels: Sequence[str], batched: bool) -
             items.append(text.encode())
         out.append(items)
     n = len(out[0]) if out else 0
-    result = np.empty((len(out), n), dtype=np.object_)
+    result: np.ndarray = np.empty((len(out), n), dtype=np.object_)
     for r, items in enumerate(out):
         result[r, :] = items
     if not batched:

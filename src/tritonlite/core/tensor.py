@@ -263,7 +263,7 @@ class Tensor:
                     arr = arr.astype(want)
                 if not arr.flags.c_contiguous:
                     arr = np.ascontiguousarray(arr)
-                self._raw = memoryview(arr).cast("B") if arr.size else b""
+                self._raw = arr.data.cast("B") if arr.size else b""
         return self._raw
 
     @property

@@ -31,7 +31,7 @@ import numpy as np
 from tritonlite.backends.python import ipc
 from tritonlite.backends.python.shm import RingReader, RingWriter
 from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
-from tritonlite.core.interfaces import ServerApi
+from tritonlite.core.interfaces import ModelInstance, ServerApi
 from tritonlite.core.stats import ModelStats
 from tritonlite.core.tensor import DataType, Tensor
 from tritonlite.core.types import (
@@ -149,7 +149,7 @@ class PythonInstance:
         self.server = server  # for BLS and model control from the model
         self.name = spec.name
         self.stats = stats
-        self.on_idle: Callable[[PythonInstance], None] = lambda inst: None
+        self.on_idle: Callable[[ModelInstance], None] = lambda inst: None
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None  # the up channel, read (see ipc)
@@ -496,7 +496,7 @@ class PythonInstance:
             if borrow and ref.nbytes >= BORROW_MIN_BYTES:
                 arr = np.frombuffer(view, dtype=np.uint8)
                 weakref.finalize(arr, self._give_back, ring, ref.pos)
-                raw = memoryview(arr)
+                raw = arr.data  # a memoryview that keeps ``arr`` alive
             else:
                 raw = bytes(view)
                 view.release()

@@ -291,6 +291,7 @@ class Stub:
             )
         if resp.has_error():
             err = resp.error()
+            assert err is not None  # has_error() says so
             return ipc.ResponseMsg(key, error_code=int(err.code()), error_message=err.message(),
                                    final=final, from_model=True)
         outputs = tuple([self._output(t) for t in resp.output_tensors() if t.name() in wanted])

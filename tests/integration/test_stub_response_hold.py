@@ -48,7 +48,7 @@ PROBE = textwrap.dedent("""
     # long): it goes at once, after a response held before it.
     stub.send_response(ipc.ResponseMsg(6, final=False))
     stub.inbox.append(object())
-    stub.send_done(ipc.BatchDoneMsg(7, (ipc.ResponseMsg(5),), 0, 0, 0))
+    stub.send(ipc.BatchDoneMsg(7, (ipc.ResponseMsg(5),), 0, 0, 0))
     out["batch"] = read()
     print(json.dumps(out))
 """)

@@ -108,16 +108,6 @@ class Stub:
             self._held.clear()
         self.out.sendall(frame)
 
-    def send_done(self, msg: ipc.BatchDoneMsg) -> None:
-        """Send a finished batch at once (after whatever decoupled responses were held).
-
-        Not held even when the next pipelined batch already waits: a hold needs the
-        flusher thread as its deadline, and waking that thread for every batch cost more
-        than the writes it saved (measured in-process, small requests at concurrency 8:
-        worker CPU per request 31.5 -> 25.7 us). On one core the server cannot run before
-        this worker blocks anyway, so it still reads several finished batches at once."""
-        self.send(msg)
-
     def send_response(self, msg: ipc.ResponseMsg) -> None:
         """A response sent through a decoupled response sender. Non-final ones are held
         for up to :data:`HOLD_S` so a burst (a model streaming many responses from one
@@ -126,7 +116,14 @@ class Stub:
         response goes at once, with what was held before it, so the request ends without
         delay; the flusher thread sends a hold that nothing else sends in time (a model
         that computes between responses sees each response leave within ``HOLD_S``, plus
-        up to a GIL switch interval while its Python code runs; see :meth:`flusher`)."""
+        up to a GIL switch interval while its Python code runs; see :meth:`flusher`).
+
+        Only these are held. A finished batch goes at once (:meth:`send`), even when the
+        next pipelined batch already waits: holding it needed the flusher thread as its
+        deadline, and waking that thread for every batch cost more than the writes it
+        saved (measured in-process, small requests at concurrency 8: worker CPU per
+        request 31.5 -> 25.7 us). On one core the server cannot run before this worker
+        blocks anyway, so it still reads several finished batches at once."""
         frame = ipc.encode(msg)
         started = False
         with self.send_lock:
@@ -380,8 +377,8 @@ class Stub:
             t3 = time.perf_counter_ns()
             for ref in _in_ring(msg.requests):
                 self.req_ring.release(ref.pos)
-            self.send_done(_new(ipc.BatchDoneMsg, (msg.batch_id, responses, t1 - t0, t2 - t1,
-                                                   t3 - t2, again, True)))
+            self.send(_new(ipc.BatchDoneMsg, (msg.batch_id, responses, t1 - t0, t2 - t1,
+                                              t3 - t2, again, True)))
 
     def _skip_cancelled(self, msg: ipc.ExecuteMsg) -> ipc.ExecuteMsg:
         """Requests cancelled while they waited here (a pipelined batch) are not run: they
@@ -401,7 +398,7 @@ class Stub:
             for answer in answers:
                 self.send(answer)
         else:  # nothing left to run: the batch is done
-            self.send_done(ipc.BatchDoneMsg(msg.batch_id, answers, 0, 0, 0, ran=False))
+            self.send(ipc.BatchDoneMsg(msg.batch_id, answers, 0, 0, 0, ran=False))
         return ipc.ExecuteMsg(msg.batch_id, kept)
 
     def _is_cancelled_fn(self, key: int) -> Callable[[], bool]:
@@ -412,10 +409,7 @@ class Stub:
                 is_cancelled: Callable[[], bool],
                 decoupled: bool) -> pb_utils.InferenceResponseSender:
         """The response sender of request ``key``, made when the model first asks."""
-        return pb_utils.InferenceResponseSender(
-            self._sender_fn(key, wanted, final_flag), is_cancelled, decoupled=decoupled)
 
-    def _sender_fn(self, key: int, wanted: tuple[str, ...], final_flag: list[bool]) -> Any:
         def send(response: Any, flags: int) -> None:
             final = bool(flags & pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
             with self.out_lock:
@@ -424,7 +418,7 @@ class Stub:
                     self.cancelled.discard(key)
                 self.send_response(self._response(key, response, wanted, final=final))
 
-        return send
+        return pb_utils.InferenceResponseSender(send, is_cancelled, decoupled=decoupled)
 
     def _collect(
         self,

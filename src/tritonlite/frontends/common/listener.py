@@ -17,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from tritonlite.frontends.common.sockets import KEEP_ALIVE_S, bind_socket
+from tritonlite.frontends.common.sockets import KEEP_ALIVE_S, serve_on
 
 __all__ = ["EmbeddedUvicorn"]
 
@@ -39,7 +39,6 @@ class EmbeddedUvicorn:
         """Bind and start serving; returns the bound port."""
         if self._server is not None:
             raise RuntimeError("already started")
-        sock = bind_socket(address, port)
         config = uvicorn.Config(
             self.app,
             http="httptools",
@@ -54,11 +53,7 @@ class EmbeddedUvicorn:
         config.load()
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)  # what serve() would set up
-        try:
-            await server.startup(sockets=[sock])
-        except BaseException:
-            sock.close()
-            raise
+        sock = await serve_on(address, port, lambda sock: server.startup(sockets=[sock]))
         self._server, self._socket = server, sock
         bound: int = sock.getsockname()[1]
         return bound

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Awaitable, Callable
 
-__all__ = ["KEEP_ALIVE_S", "bind_socket"]
+__all__ = ["KEEP_ALIVE_S", "bind_socket", "serve_on"]
 
 KEEP_ALIVE_S = 600  # Triton keeps idle connections open; clients pool them
 
@@ -29,4 +30,18 @@ def bind_socket(address: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise OSError(exc.errno, f"Socket '{address}:{port}' already in use ") from exc
+    return sock
+
+
+async def serve_on(address: str, port: int,
+                   start: Callable[[socket.socket], Awaitable[object]]) -> socket.socket:
+    """Bind ``address:port`` (:func:`bind_socket`) and hand the socket to ``start``, which
+    begins serving on it; the socket is closed if that fails. Returns the socket (its
+    ``getsockname()`` has the bound port)."""
+    sock = bind_socket(address, port)
+    try:
+        await start(sock)
+    except BaseException:
+        sock.close()
+        raise
     return sock

@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
@@ -56,7 +57,7 @@ from typing import NamedTuple
 
 import httptools
 
-from tritonlite.frontends.common.sockets import KEEP_ALIVE_S, bind_socket
+from tritonlite.frontends.common.sockets import KEEP_ALIVE_S, serve_on
 from tritonlite.frontends.http.app import HttpApp, read_headers
 from tritonlite.frontends.http.handlers import TEXT, HttpRequest, Reply
 
@@ -569,13 +570,11 @@ class NativeHttpServer:
         if self._server is not None:
             raise RuntimeError("already started")
         loop = self._loop = asyncio.get_running_loop()
-        sock = bind_socket(address, port)
-        try:
-            self._server = await loop.create_server(
-                lambda: HttpConnection(self), sock=sock)
-        except BaseException:
-            sock.close()
-            raise
+
+        async def listen(sock: socket.socket) -> None:
+            self._server = await loop.create_server(lambda: HttpConnection(self), sock=sock)
+
+        sock = await serve_on(address, port, listen)
         self._sweeper = loop.call_later(SWEEP_S, self._sweep)
         bound: int = sock.getsockname()[1]
         return bound

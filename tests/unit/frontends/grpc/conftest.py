@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # fake_core, shared by the fakes
 
 from grpc_fake_server import FakeServer, RunningFrontend, serving
 

@@ -20,9 +20,9 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+from fake_core import SubmitThroughInfer, echo_response
 from tritonclient.grpc import model_config_pb2
 
 from tritonlite.core.errors import (
@@ -49,7 +49,7 @@ from tritonlite.frontends.grpc.server import GrpcFrontend
 MODELS = ("echo", "decoupled", "empty", "fails", "slow")
 
 
-class FakeServer:
+class FakeServer(SubmitThroughInfer):
     def __init__(self) -> None:
         self.shared_memory = SystemSharedMemoryRegistry()
         self.live = True
@@ -133,35 +133,6 @@ class FakeServer:
         self.unloads.append((model, unload_dependents))
 
     # -- inference
-    def _echo(self, request: InferenceRequest) -> InferenceResponse:
-        names = [o.name for o in request.requested_outputs]
-        outputs = []
-        for i, t in enumerate(request.inputs):
-            name = names[i] if i < len(names) else f"OUTPUT{i}"
-            outputs.append(Tensor(name, t.datatype, t.shape, raw=t.raw()))
-        params: dict[str, object] = dict(request.parameters)
-        if request.sequence is not None:
-            params["correlation_id"] = request.sequence.correlation_id
-            params["flags"] = request.flags
-        return InferenceResponse(
-            request.model_name, "1", id=request.id, outputs=outputs, parameters=params
-        )
-
-    def submit(self, request: InferenceRequest, sink: Any) -> Any:
-        """Callback form of infer, as InferenceServer.submit (runs on the loop)."""
-        self._check(request.model_name, request.model_version)
-        if request.model_name == "decoupled":
-            raise DecoupledNotSupported()
-
-        async def run() -> None:
-            try:
-                sink(await self.infer(request))
-            except InferenceServerError as exc:
-                sink(InferenceResponse(request.model_name, "1", id=request.id, error=exc))
-
-        task = asyncio.get_running_loop().create_task(run())
-        return task.cancel
-
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         self._check(request.model_name, request.model_version)
         if request.model_name == "decoupled":
@@ -199,9 +170,9 @@ class FakeServer:
             elif model == "slow":
                 while not self.release_slow.is_set():
                     await asyncio.sleep(0.005)
-                yield self._echo(request)
+                yield echo_response(request)
             else:
-                yield self._echo(request)
+                yield echo_response(request)
         except (GeneratorExit, asyncio.CancelledError):
             self.stream_cancelled.append(model)
             raise

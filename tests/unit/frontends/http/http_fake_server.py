@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import numpy as np
+from fake_core import SubmitThroughInfer, echo_response
 from tritonclient.grpc import model_config_pb2
 
 from tritonlite.core.custom_metrics import CustomMetrics
@@ -50,7 +50,7 @@ _TYPES = {"INPUT0": model_config_pb2.TYPE_FP32, "INPUT": model_config_pb2.TYPE_F
           "N": model_config_pb2.TYPE_INT32}
 
 
-class FakeServer:
+class FakeServer(SubmitThroughInfer):
     def __init__(self) -> None:
         self.shared_memory = SystemSharedMemoryRegistry()
         self.live = True
@@ -60,7 +60,6 @@ class FakeServer:
         self.unloads: list[tuple[str, bool]] = []
         self.explicit_mode = False
         self.release_slow = asyncio.Event()
-        self.submitted = 0  # requests that came through submit (the callback path)
         self.cancelled = 0
         self.custom_metrics = CustomMetrics()
         self.stats = {m: ModelStats(m, "1") for m in MODELS}
@@ -138,35 +137,6 @@ class FakeServer:
         self.unloads.append((model, unload_dependents))
 
     # -- inference
-    def _echo(self, request: InferenceRequest) -> InferenceResponse:
-        names = [o.name for o in request.requested_outputs]
-        outputs = []
-        for i, t in enumerate(request.inputs):
-            name = names[i] if i < len(names) else f"OUTPUT{i}"
-            outputs.append(Tensor(name, t.datatype, t.shape, raw=t.raw()))
-        params: dict[str, object] = dict(request.parameters)
-        if request.sequence is not None:
-            params["correlation_id"] = request.sequence.correlation_id
-            params["flags"] = request.flags
-        return InferenceResponse(request.model_name, "1", id=request.id, outputs=outputs,
-                                 parameters=params)
-
-    def submit(self, request: InferenceRequest, sink: Any) -> Any:
-        """Callback form of infer, as InferenceServer.submit (runs on the loop)."""
-        self._check(request.model_name, request.model_version)
-        if request.model_name == "decoupled":
-            raise DecoupledNotSupported()
-        self.submitted += 1
-
-        async def run() -> None:
-            try:
-                sink(await self.infer(request))
-            except InferenceServerError as exc:
-                sink(InferenceResponse(request.model_name, "1", id=request.id, error=exc))
-
-        task = asyncio.get_running_loop().create_task(run())
-        return task.cancel
-
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         self._check(request.model_name, request.model_version)
         if request.model_name == "decoupled":
@@ -208,9 +178,9 @@ class FakeServer:
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
-            yield self._echo(request)
+            yield echo_response(request)
         else:
-            yield self._echo(request)
+            yield echo_response(request)
 
 
 def sample_stats() -> ModelStats:

@@ -53,6 +53,16 @@ async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
     return await asyncio.open_connection("127.0.0.1", port)
 
 
+async def behind_slow(port: int, settle: float = 0.05
+                      ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection whose first request (to the ``slow`` model, which answers once the
+    fake's ``release_slow`` is set) has been running for ``settle`` seconds."""
+    reader, writer = await connect(port)
+    writer.write(post("/v2/models/slow/infer"))
+    await asyncio.sleep(settle)
+    return reader, writer
+
+
 async def closed(reader: asyncio.StreamReader) -> bool:
     """True once the server has closed its side (EOF within 2 s)."""
     return await asyncio.wait_for(reader.read(), 2) == b""
@@ -226,9 +236,7 @@ async def test_head_gets_the_headers_only(server: Served) -> None:
 
 async def test_a_client_that_goes_away_cancels_its_request(server: Served,
         fake: FakeServer) -> None:
-    _, writer = await connect(server[1])
-    writer.write(post("/v2/models/slow/infer"))
-    await asyncio.sleep(0.1)
+    _, writer = await behind_slow(server[1], 0.1)
     writer.close()
     for _ in range(100):
         if fake.cancelled:
@@ -304,9 +312,7 @@ async def test_stop_closes_idle_connections_and_lets_running_requests_finish(
     idle_reader, idle_writer = await connect(port)
     idle_writer.write(get("/v2/health/live"))
     await read_response(idle_reader)
-    busy_reader, busy_writer = await connect(port)
-    busy_writer.write(post("/v2/models/slow/infer"))
-    await asyncio.sleep(0.1)
+    busy_reader, busy_writer = await behind_slow(port, 0.1)
     stopping = asyncio.ensure_future(frontend.stop(5))
     assert await closed(idle_reader)
     fake.release_slow.set()
@@ -320,9 +326,7 @@ async def test_stop_closes_idle_connections_and_lets_running_requests_finish(
 async def test_stop_aborts_requests_that_outlast_the_grace(fake: FakeServer) -> None:
     frontend = HttpFrontend(fake, address="127.0.0.1", port=0)
     port = await frontend.start()
-    reader, writer = await connect(port)
-    writer.write(post("/v2/models/slow/infer"))
-    await asyncio.sleep(0.1)
+    reader, writer = await behind_slow(port, 0.1)
     await asyncio.wait_for(frontend.stop(0.1), 5)
     assert fake.cancelled == 1
     with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
@@ -335,9 +339,7 @@ async def test_stop_aborts_requests_that_outlast_the_grace(fake: FakeServer) -> 
 
 async def test_an_upgrade_with_a_body_behind_a_running_request_is_answered(
         server: Served, fake: FakeServer) -> None:
-    reader, writer = await connect(server[1])
-    writer.write(post("/v2/models/slow/infer"))
-    await asyncio.sleep(0.05)
+    reader, writer = await behind_slow(server[1])
     message = post("/v2/models/echo/infer", extra="Connection: Upgrade\r\nUpgrade: h2c\r\n")
     head_end = message.index(b"\r\n\r\n") + 4
     writer.write(message[:head_end])  # its body comes only after the first reply
@@ -415,9 +417,7 @@ async def test_idle_time_counts_from_the_last_reply(server: Served, fake: FakeSe
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     frontend, port = server
     monkeypatch.setattr(native, "KEEP_ALIVE_S", 0.2)
-    reader, writer = await connect(port)
-    writer.write(post("/v2/models/slow/infer"))
-    await asyncio.sleep(0.3)  # the request runs longer than the idle limit
+    reader, writer = await behind_slow(port, 0.3)  # the request runs longer than the idle limit
     fake.release_slow.set()
     assert (await read_response(reader)).status == 200
     frontend._listener._sweep()  # type: ignore[union-attr]
@@ -428,9 +428,7 @@ async def test_idle_time_counts_from_the_last_reply(server: Served, fake: FakeSe
 
 async def test_100_continue_waits_for_the_earlier_reply_and_not_for_http_1_0(
         server: Served, fake: FakeServer) -> None:
-    reader, writer = await connect(server[1])
-    writer.write(post("/v2/models/slow/infer"))
-    await asyncio.sleep(0.05)
+    reader, writer = await behind_slow(server[1])
     head = (f"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nContent-Length: {len(INFER)}"
             f"\r\nExpect: 100-continue\r\n\r\n").encode()
     writer.write(head)
@@ -632,9 +630,7 @@ async def test_a_closing_upgrade_answered_at_once(server: Served) -> None:
 
 
 async def test_a_lost_connection_forgets_its_request(server: Served, fake: FakeServer) -> None:
-    _, writer = await connect(server[1])
-    writer.write(post("/v2/models/slow/infer"))
-    await asyncio.sleep(0.05)
+    _, writer = await behind_slow(server[1])
     (conn,) = server[0]._listener.connections  # type: ignore[union-attr]
     assert conn.inflight is not None
     writer.close()

@@ -257,7 +257,6 @@ class InferenceRequest:
         timeout: int,
         model_name: str,
         model_version: int,
-        response_sender: InferenceResponseSender | None,
         is_cancelled: Callable[[], bool] | None,
         trace_context: str | None = None,
         sender_factory: Callable[[], InferenceResponseSender] | None = None,
@@ -265,9 +264,10 @@ class InferenceRequest:
         """Stub side: a request for ``execute`` from validated parts (no checks, no copies).
 
         ``requested_output_names`` should list every config output when the client asked
-        for none (Triton does so). Without a ``response_sender``, ``sender_factory``
-        makes one on the first ``get_response_sender()`` (most models never ask, and a
-        sender per request costs the worker about a microsecond).
+        for none (Triton does so). ``sender_factory`` makes the request's response
+        sender on the first ``get_response_sender()`` (most models never ask, and a sender
+        per request costs the worker about a microsecond); without one, the sender is a
+        detached one, as for a request a model builds.
         """
         request = cls.__new__(cls)
         request._request_id = request_id
@@ -282,7 +282,7 @@ class InferenceRequest:
         request._trace = InferenceTrace._with_context(trace_context)
         request._parameters = parameters_json
         request._release_flags = TRITONSERVER_REQUEST_RELEASE_ALL
-        request._response_sender = response_sender
+        request._response_sender = None
         request._sender_factory = sender_factory
         request._is_cancelled_fn = is_cancelled
         return request

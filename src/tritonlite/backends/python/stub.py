@@ -329,7 +329,6 @@ class Stub:
                     timeout=r.timeout_us,
                     model_name=model_name,
                     model_version=model_version,
-                    response_sender=None,
                     is_cancelled=is_cancelled,
                     sender_factory=functools.partial(
                         self._sender, key, r.requested_output_names, final_flag,

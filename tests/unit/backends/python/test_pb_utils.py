@@ -362,7 +362,7 @@ def test_request_from_server() -> None:
         timeout=0,
         model_name="seq",
         model_version=1,
-        response_sender=sender,
+        sender_factory=lambda: sender,
         is_cancelled=lambda: cancelled[0],
         trace_context='{"traceparent": "00-1"}',
     )
@@ -1083,7 +1083,7 @@ def test_request_from_server_makes_its_sender_once_on_first_use() -> None:
     req = pb_utils.InferenceRequest._from_server(
         inputs=[], request_id="", correlation_id=0, flags=0, parameters_json="{}",
         requested_output_names=[], timeout=0, model_name="m", model_version=1,
-        response_sender=None, is_cancelled=None, sender_factory=factory)
+        is_cancelled=None, sender_factory=factory)
     assert made == []  # a model that never asks costs no sender
     barrier = threading.Barrier(8)
 
@@ -1099,7 +1099,7 @@ def test_request_from_server_makes_its_sender_once_on_first_use() -> None:
     bare = pb_utils.InferenceRequest._from_server(
         inputs=[], request_id="", correlation_id=0, flags=0, parameters_json="{}",
         requested_output_names=[], timeout=0, model_name="m", model_version=1,
-        response_sender=None, is_cancelled=None)
+        is_cancelled=None)
     with pytest.raises(TME, match="no reference to the decoupled state of the model"):
         bare.get_response_sender().send(pb_utils.InferenceResponse())
     assert bare.trace().get_context() is None

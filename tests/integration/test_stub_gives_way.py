@@ -1,0 +1,109 @@
+"""A worker gives its core away (``sched_yield``) once it has spent GIVE_WAY_NS on batches
+since it last did, right after sending the batch that crossed it: on a core it shares with
+the server, a finished batch's answers then reach the server while later pipelined batches
+wait, instead of after them. Short batches give way only once their time adds up.
+
+Drives a Stub in a fresh interpreter through its real execute path, with a stand-in clock
+(each reading advances by a fixed step, so a batch "takes" a known time) and a recording
+stand-in for ``sched_yield``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+MODEL = textwrap.dedent("""
+    import numpy as np
+    import triton_python_backend_utils as pb_utils
+
+    class TritonPythonModel:
+        def execute(self, requests):
+            return [pb_utils.InferenceResponse(
+                [pb_utils.Tensor("OUTPUT", np.zeros(1, dtype=np.float32))]) for _ in requests]
+""")
+
+PROBE = textwrap.dedent("""
+    import json, socket, sys, time
+    from tritonlite.backends.python import ipc, stub as stub_module
+    from tritonlite.backends.python.shm import RingReader, RingWriter
+    from tritonlite.backends.python.stub import Stub
+
+    model_file, step_ns = sys.argv[1], int(sys.argv[2])
+
+    class Clock:  # execute reads the clock four times: a batch "takes" 3 steps
+        now = 0
+
+        def perf_counter_ns(self):
+            Clock.now += step_ns
+            return Clock.now
+
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+    stub_module.time = Clock()
+    req, reply, resp = RingWriter(capacity=1 << 20), RingWriter(capacity=1 << 20), \\
+        RingReader(capacity=1 << 20)
+    main_a, main_b = socket.socketpair()
+    side_a, side_b = socket.socketpair()
+    up_a, up_b = socket.socketpair()
+    up_a.setblocking(False)
+    stub = Stub(main_b, side_b, up_b)
+    version_dir = model_file.rsplit("/", 1)[0]
+    stub.load(ipc.InitMsg(
+        model_file=model_file, model_dir=version_dir.rsplit("/", 1)[0], version_dir=version_dir,
+        args={"model_name": "m", "model_version": "1", "model_instance_name": "m_0",
+              "model_config": "{}"},
+        request_ring=req.name, response_ring=resp.name, decoupled=False,
+        reply_ring=reply.name))
+    parser = ipc.FrameParser()
+    sent = []  # batch ids the server has been sent, in order
+
+    def drain():
+        try:
+            sent.extend(m.batch_id for m in parser.feed(up_a.recv(1 << 20)))
+        except BlockingIOError:
+            pass
+
+    gave_way = []  # for each sched_yield: the batches sent before it
+
+    def fake_yield():
+        drain()
+        gave_way.append(list(sent))
+
+    stub_module._sched_yield = fake_yield
+    ref = ipc.TensorRef("INPUT", "FP32", (1,), 4, inline=b"\\0" * 4)
+    for batch_id in range(1, 7):
+        stub.execute(ipc.ExecuteMsg(batch_id, (
+            ipc.RequestMsg(batch_id, "", 0, 0, "{}", ("OUTPUT",), 0, (ref,)),)))
+    drain()
+    print(json.dumps({"gave_way": gave_way, "sent": sent, "limit": stub_module.GIVE_WAY_NS}))
+""")
+
+
+def _run(tmp_path: Path, step_ns: int) -> dict:
+    model = tmp_path / "m" / "1" / "model.py"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_text(MODEL)
+    out = subprocess.run([sys.executable, "-c", PROBE, str(model), str(step_ns)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_long_batch_gives_way_after_its_answers_are_sent(tmp_path: Path) -> None:
+    got = _run(tmp_path, step_ns=400_000)  # 1.2 ms a batch: over the limit every time
+    assert got["limit"] <= 1_200_000
+    assert got["sent"] == [1, 2, 3, 4, 5, 6]
+    assert got["gave_way"] == [[1], [1, 2], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4, 5],
+                               [1, 2, 3, 4, 5, 6]]
+
+
+def test_short_batches_give_way_once_their_time_adds_up(tmp_path: Path) -> None:
+    got = _run(tmp_path, step_ns=60_000)  # 180 us a batch: the limit is crossed every 3rd
+    assert 360_000 < got["limit"] <= 540_000
+    assert got["sent"] == [1, 2, 3, 4, 5, 6]
+    assert got["gave_way"] == [[1, 2, 3], [1, 2, 3, 4, 5, 6]]

@@ -78,6 +78,11 @@ class ServerOptions:
         True, "Run the server and its model workers under Linux SCHED_BATCH: a woken thread "
         "waits for the running one to block instead of preempting it (fewer context "
         "switches per request; see cpu_policy.py). tritonlite only.")
+    busy_poll_us: int = _opt(
+        250, "After the last request in flight is answered, keep polling for the next one "
+        "this many microseconds before sleeping: a client sending one request at a time "
+        "then finds the server's core awake (see core/busy_poll.py). Costs CPU only "
+        "while otherwise idle; 0 turns it off. tritonlite only.")
     log_verbose: int = _opt(0, "Verbose log level (model Logger.log_verbose shows at >= 1).")
     log_info: bool = _opt(True, "Log info messages.")
     log_warning: bool = _opt(True, "Log warnings.")

@@ -123,7 +123,8 @@ class Runner:
     def __init__(self, opts: ServerOptions) -> None:
         self.opts = opts
         self.registry = Registry()
-        self.server = InferenceServer(self.registry, strict_readiness=opts.strict_readiness)
+        self.server = InferenceServer(self.registry, strict_readiness=opts.strict_readiness,
+                                      busy_poll_us=opts.busy_poll_us)
         self.factory = ModelFactory(opts, self.server)
         self.control = ModelControl(opts, self.registry, self.factory)
         self.frontends: list[Frontend] = []

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from tritonlite import TRITON_COMPAT_VERSION
+from tritonlite.core.busy_poll import BusyPoll
 from tritonlite.core.cache import ResponseCache, request_key
 from tritonlite.core.classification import classify
 from tritonlite.core.custom_metrics import CustomMetrics
@@ -64,7 +65,7 @@ def _discard(resp: InferenceResponse) -> None:
 
 class InferenceServer:
     def __init__(self, registry: Registry, *, extensions: tuple[str, ...] = EXTENSIONS,
-                 strict_readiness: bool = True) -> None:
+                 strict_readiness: bool = True, busy_poll_us: int = 0) -> None:
         self.registry = registry
         self.extensions = extensions
         self.strict_readiness = strict_readiness
@@ -76,6 +77,9 @@ class InferenceServer:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Started each time the last request in flight is answered (see busy_poll).
+        self._busy_poll = (BusyPoll(busy_poll_us, lambda: self._inflight == 0)
+                           if busy_poll_us > 0 else None)
 
     def set_model_control(self, load: ModelControl,
                           unload: Callable[[str, bool], Awaitable[None]]) -> None:
@@ -195,6 +199,8 @@ class InferenceServer:
                 self._inflight -= 1
                 if self._inflight == 0:
                     self._idle.set()
+                    if self._busy_poll is not None:
+                        self._busy_poll.start()
                 stats.pending -= 1
                 now = time.monotonic_ns()
                 if resp.error is None or resp.error_is_response:

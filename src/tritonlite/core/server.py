@@ -184,6 +184,8 @@ class InferenceServer:
             job.sink = sink
         if self._inflight == 0:
             self._idle.clear()
+            if self._busy_poll is not None:
+                self._busy_poll.stop()
         self._inflight += 1
         stats.pending += 1
 

@@ -69,3 +69,30 @@ def test_start_outside_a_running_loop_does_nothing() -> None:
     poll = BusyPoll(1_000, lambda: True)
     poll.start()
     assert not poll.polling
+
+
+async def test_adapts_to_how_soon_the_next_request_comes() -> None:
+    poll = BusyPoll(30_000, lambda: True)  # 30 ms
+    poll.start()
+    await asyncio.sleep(0)
+    assert poll.polling
+    while poll.polling:  # nobody comes within the window: the poll runs out...
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.01)
+    poll.stop()
+    poll.start()  # ...so the next idle period is not polled for
+    await asyncio.sleep(0)
+    assert not poll.polling
+    await asyncio.sleep(0.06)  # a gap of 60 ms (> 1.2 x 30): still not worth it
+    poll.stop()
+    poll.start()
+    await asyncio.sleep(0)
+    assert not poll.polling
+    poll.stop()  # the next request came at once (unpolled gap within 1.2 x the window)
+    poll.start()
+    await asyncio.sleep(0)
+    assert poll.polling  # polling pays again
+    poll.stop()  # ...and came at once again, while polling: keep polling
+    poll.start()
+    await asyncio.sleep(0)
+    assert poll.polling

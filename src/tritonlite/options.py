@@ -79,10 +79,12 @@ class ServerOptions:
         "waits for the running one to block instead of preempting it (fewer context "
         "switches per request; see cpu_policy.py). tritonlite only.")
     busy_poll_us: int = _opt(
-        250, "After the last request in flight is answered, keep polling for the next one "
+        300, "After the last request in flight is answered, keep polling for the next one "
         "this many microseconds before sleeping: a client sending one request at a time "
         "then finds the server's core awake (see core/busy_poll.py). Costs CPU only "
-        "while otherwise idle; 0 turns it off. tritonlite only.")
+        "while otherwise idle, and backs off while clients come back later than this; "
+        "0 turns it off. Off with --grpc-server threaded or aio (their threads would wait "
+        "for it). tritonlite only.")
     log_verbose: int = _opt(0, "Verbose log level (model Logger.log_verbose shows at >= 1).")
     log_info: bool = _opt(True, "Log info messages.")
     log_warning: bool = _opt(True, "Log warnings.")

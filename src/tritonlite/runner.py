@@ -57,6 +57,16 @@ def http_shape(shape: str) -> str:
     return "native" if shape == "auto" else shape
 
 
+def busy_poll_window(opts: ServerOptions) -> int:
+    """``--busy-poll-us``, or 0 when a frontend runs on grpcio's own threads: polling
+    keeps the loop's thread running, and under SCHED_BATCH a woken grpcio thread (the one
+    that reads the next call, or sends a reply) would wait for it (``core/busy_poll.py``).
+    """
+    if opts.allow_grpc and grpc_shape(opts.grpc_server) != "native":
+        return 0
+    return max(0, opts.busy_poll_us)
+
+
 def _grpc(server: InferenceServer, opts: ServerOptions, *,
           settings: ServerSettings | None = None) -> tuple[str, str, Frontend]:
     from tritonlite.frontends.grpc.server import GrpcFrontend
@@ -124,7 +134,7 @@ class Runner:
         self.opts = opts
         self.registry = Registry()
         self.server = InferenceServer(self.registry, strict_readiness=opts.strict_readiness,
-                                      busy_poll_us=opts.busy_poll_us)
+                                      busy_poll_us=busy_poll_window(opts))
         self.factory = ModelFactory(opts, self.server)
         self.control = ModelControl(opts, self.registry, self.factory)
         self.frontends: list[Frontend] = []

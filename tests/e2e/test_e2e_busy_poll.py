@@ -1,11 +1,11 @@
 """Busy polling (``--busy-poll-us``, core/busy_poll.py), seen from outside: after the last
 request in flight is answered, the server process keeps its core busy for the window
-(its CPU time grows while nothing is asked of it), but not for a client that came back
-later than the window; with 0 it sleeps at once; and while a request is in flight it does
-not poll (a model worker may need the core).
+(its CPU time grows while nothing is asked of it); with 0 it sleeps at once; while a
+request is in flight it does not poll (a model worker may need the core); and a client
+slower than the window is polled for only now and then (the poll backs off).
 
-The window is set long (0.4 s) so that the CPU time it burns stands out from the noise
-of a shared machine.
+Windows are long (0.1-0.4 s) so that the CPU time they burn stands out from the noise of a
+shared machine.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import numpy as np
 import psutil
 import tritonclient.grpc as grpcclient
 
+from tritonlite.core.busy_poll import FIRST_BACKOFF
+
 MODELS = Path(__file__).resolve().parent / "models"
 WINDOW_S = 0.4
 
@@ -28,58 +30,73 @@ def seconds(value: float) -> list[grpcclient.InferInput]:
     return [i]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of the server's main process (not its workers)."""
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
 def cpu_during(pid: int, wall_s: float) -> float:
-    """CPU seconds the server's main process (not its workers) spends in ``wall_s``."""
-    proc = psutil.Process(pid)
-    before = proc.cpu_times()
+    before = cpu_seconds(pid)
     time.sleep(wall_s)
-    after = proc.cpu_times()
-    return (after.user + after.system) - (before.user + before.system)
+    return cpu_seconds(pid) - before
 
 
-def start(start_server, window_us: int):
-    server = start_server(MODELS, ["--model-control-mode=explicit",
-                                   "--load-model=cancellable", f"--busy-poll-us={window_us}"])
+def start(start_server, window_s: float):
+    server = start_server(MODELS, ["--model-control-mode=explicit", "--load-model=cancellable",
+                                   f"--busy-poll-us={int(window_s * 1e6)}"])
     assert server.proc is not None
     client = grpcclient.InferenceServerClient(server.grpc_url)
     client.infer("cancellable", seconds(0))  # warm: connection and worker
-    time.sleep(WINDOW_S * 1.5)  # the warm-up's own polling is over
-    return server.proc.pid, client
+    return server, client
+
+
+def back_to_back(client: grpcclient.InferenceServerClient) -> None:
+    """Requests one right after another's answer, enough to get past any back-off: the
+    last answers are polled for, and polling pays."""
+    for _ in range(FIRST_BACKOFF + 3):
+        client.infer("cancellable", seconds(0))
 
 
 def test_the_server_polls_for_the_window_after_its_last_answer(start_server) -> None:
-    pid, client = start(start_server, int(WINDOW_S * 1e6))
-    client.infer("cancellable", seconds(0))  # after the long pause above: not polled for
-    client.infer("cancellable", seconds(0))  # right after an answer: polling pays again
-    busy = cpu_during(pid, WINDOW_S)
-    quiet = cpu_during(pid, WINDOW_S)  # the window is over: asleep
-    assert busy > WINDOW_S * 0.25, (busy, quiet)
+    server, client = start(start_server, WINDOW_S)
+    back_to_back(client)
+    busy = cpu_during(server.proc.pid, WINDOW_S)
+    quiet = cpu_during(server.proc.pid, WINDOW_S)  # the window is over: asleep
+    assert busy > WINDOW_S * 0.15, (busy, quiet)
     assert quiet < busy / 3, (busy, quiet)
 
 
-def test_a_client_slower_than_the_window_is_not_polled_for(start_server) -> None:
-    pid, client = start(start_server, int(WINDOW_S * 1e6))
-    client.infer("cancellable", seconds(0))
-    time.sleep(WINDOW_S * 1.5)  # comes back after the window
-    client.infer("cancellable", seconds(0))
-    assert cpu_during(pid, WINDOW_S) < WINDOW_S * 0.1
-
-
 def test_no_polling_with_zero(start_server) -> None:
-    pid, client = start(start_server, 0)
-    client.infer("cancellable", seconds(0))
-    assert cpu_during(pid, WINDOW_S) < WINDOW_S * 0.1
+    server, client = start(start_server, 0)
+    back_to_back(client)
+    assert cpu_during(server.proc.pid, WINDOW_S) < WINDOW_S * 0.1
 
 
 def test_no_polling_while_a_request_is_in_flight(start_server) -> None:
-    pid, client = start(start_server, int(WINDOW_S * 1e6))
-    client.infer("cancellable", seconds(0))
-    client.infer("cancellable", seconds(0))  # its answer starts a window of polling...
-    # ...which the next request stops. The model sleeps for 1 s: it needs no CPU.
-    worker = threading.Thread(target=client.infer, args=("cancellable", seconds(1.0)))
+    server, client = start(start_server, WINDOW_S)
+    back_to_back(client)  # the last answer starts a window of polling...
+    # ...which the next request stops. The model sleeps for 1.5 s: it needs no CPU.
+    worker = threading.Thread(target=client.infer, args=("cancellable", seconds(1.5)),
+                              kwargs={"request_id": "long"})
     worker.start()
-    time.sleep(0.05)
     try:
-        assert cpu_during(pid, WINDOW_S * 0.75) < WINDOW_S * 0.1
+        assert server.wait_for_log("executing request long", timeout=10)
+        assert cpu_during(server.proc.pid, WINDOW_S * 0.75) < WINDOW_S * 0.1
     finally:
         worker.join()
+
+
+def test_a_client_slower_than_the_window_is_polled_for_now_and_then(start_server) -> None:
+    window = 0.1
+    server, client = start(start_server, window)
+    back_to_back(client)
+    time.sleep(window * 2)  # that poll ran out: the back-off starts
+    before = cpu_seconds(server.proc.pid)
+    periods = 2 * FIRST_BACKOFF + 4
+    for _ in range(periods):  # each answer is followed by a gap longer than the window
+        client.infer("cancellable", seconds(0))
+        time.sleep(window * 1.5)
+    spent = cpu_seconds(server.proc.pid) - before
+    # Polling after every answer would cost ~periods windows; backing off costs ~2.
+    assert spent < periods * window / 4, spent

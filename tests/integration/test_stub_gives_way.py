@@ -1,7 +1,8 @@
 """A worker gives its core away (``sched_yield``) once it has spent GIVE_WAY_NS on batches
 since it last did, right after sending the batch that crossed it: on a core it shares with
 the server, a finished batch's answers then reach the server while later pipelined batches
-wait, instead of after them. Short batches give way only once their time adds up.
+wait, instead of after them. Short batches give way only once their time adds up, counted
+from when the worker last gave way or waited for work.
 
 Drives a Stub in a fresh interpreter through its real execute path, with a stand-in clock
 (each reading advances by a fixed step, so a batch "takes" a known time) and a recording
@@ -32,7 +33,7 @@ PROBE = textwrap.dedent("""
     from tritonlite.backends.python.shm import RingReader, RingWriter
     from tritonlite.backends.python.stub import Stub
 
-    model_file, step_ns = sys.argv[1], int(sys.argv[2])
+    model_file, step_ns, wait_after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
     class Clock:  # execute reads the clock four times: a batch "takes" 3 steps
         now = 0
@@ -76,19 +77,25 @@ PROBE = textwrap.dedent("""
 
     stub_module._sched_yield = fake_yield
     ref = ipc.TensorRef("INPUT", "FP32", (1,), 4, inline=b"\\0" * 4)
+    parser_in = ipc.FrameParser()
+    buf = bytearray(1 << 16)
     for batch_id in range(1, 7):
         stub.execute(ipc.ExecuteMsg(batch_id, (
             ipc.RequestMsg(batch_id, "", 0, 0, "{}", ("OUTPUT",), 0, (ref,)),)))
+        if batch_id == wait_after:  # the worker waits for work (the clock: one step)
+            main_a.sendall(ipc.encode(ipc.ShutdownMsg()))
+            stub.receive(parser_in, buf, memoryview(buf))
     drain()
     print(json.dumps({"gave_way": gave_way, "sent": sent, "limit": stub_module.GIVE_WAY_NS}))
 """)
 
 
-def _run(tmp_path: Path, step_ns: int) -> dict:
+def _run(tmp_path: Path, step_ns: int, wait_after: int = 0) -> dict:
     model = tmp_path / "m" / "1" / "model.py"
     model.parent.mkdir(parents=True, exist_ok=True)
     model.write_text(MODEL)
-    out = subprocess.run([sys.executable, "-c", PROBE, str(model), str(step_ns)],
+    out = subprocess.run([sys.executable, "-c", PROBE, str(model), str(step_ns),
+                          str(wait_after)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -107,3 +114,11 @@ def test_short_batches_give_way_once_their_time_adds_up(tmp_path: Path) -> None:
     assert 360_000 < got["limit"] <= 540_000
     assert got["sent"] == [1, 2, 3, 4, 5, 6]
     assert got["gave_way"] == [[1, 2, 3], [1, 2, 3, 4, 5, 6]]
+
+
+def test_waiting_for_work_counts_as_giving_way(tmp_path: Path) -> None:
+    # 180 us a batch; after batch 2 the worker waits for work (a receive that takes one
+    # 60 us clock step, more than BLOCKED_NS): the count starts again from batch 3.
+    got = _run(tmp_path, step_ns=60_000, wait_after=2)
+    assert got["sent"] == [1, 2, 3, 4, 5, 6]
+    assert got["gave_way"] == [[1, 2, 3, 4, 5]]

@@ -49,3 +49,20 @@ def test_frontends_refuse_an_unknown_shape() -> None:
         GrpcFrontend(object(), shape="fast")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown HTTP server shape 'fast'"):
         HttpFrontend(object(), shape="fast")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("args", "window"), [
+    ([], 300),
+    (["--busy-poll-us", "120"], 120),
+    (["--busy-poll-us", "0"], 0),
+    (["--busy-poll-us", "-5"], 0),
+    (["--grpc-server", "threaded"], 0),  # grpcio's threads would wait for the polling loop
+    (["--grpc-server", "aio"], 0),
+    (["--grpc-server", "threaded", "--allow-grpc", "false"], 300),
+    (["--http-server", "uvicorn"], 300),  # uvicorn runs on the loop
+])
+def test_busy_polling_is_off_where_grpcio_threads_serve(args: list[str], window: int) -> None:
+    from tritonlite.runner import busy_poll_window
+
+    opts = parse_options(["--model-repository", "/m", *args])
+    assert busy_poll_window(opts) == window

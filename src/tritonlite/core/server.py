@@ -179,13 +179,13 @@ class InferenceServer:
                 sink(InferenceResponse(mv.name, str(mv.version), request.id,
                                        outputs=list(hit.outputs),
                                        parameters=dict(hit.parameters)))
+                if self._inflight == 0 and self._busy_poll is not None:
+                    self._busy_poll.start()  # answered while idle: the client may go on
                 return job
             sink = self._caching_sink(sink, cache, key, stats, lookup_ns)
             job.sink = sink
         if self._inflight == 0:
             self._idle.clear()
-            if self._busy_poll is not None:
-                self._busy_poll.stop()
         self._inflight += 1
         stats.pending += 1
 

@@ -1,29 +1,32 @@
 """BusyPoll keeps the loop iterating (never sleeping) for its window while the server is
-idle, lets ready callbacks run between its steps, and stops at once when a request is in
-flight."""
+idle, lets ready callbacks run between its steps, stops at once when a request is in
+flight, and backs off (haltpoll-like) while its polls run out."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from tritonlite.core.busy_poll import BusyPoll
+from tritonlite.core.busy_poll import FIRST_BACKOFF, MAX_BACKOFF, BusyPoll
+
+
+async def _until_done(poll: BusyPoll) -> None:
+    while poll.polling:
+        await asyncio.sleep(0.002)
 
 
 async def test_polls_for_the_window_and_lets_other_callbacks_run() -> None:
-    poll = BusyPoll(50_000, lambda: True)  # 50 ms
+    poll = BusyPoll(300_000, lambda: True)  # 0.3 s
     ran: list[float] = []
     loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
     poll.start()
     loop.call_soon(lambda: ran.append(time.perf_counter()))
     assert poll.polling
-    await asyncio.sleep(0.02)
-    assert poll.polling  # still inside the window
-    assert ran and ran[0] - t0 < 0.01  # a ready callback was not held up
-    while poll.polling:
-        await asyncio.sleep(0.005)
-    assert time.perf_counter() - t0 >= 0.05
+    await asyncio.sleep(0.01)
+    assert ran and ran[0] - t0 < 0.15  # a ready callback did not wait for the window
+    await _until_done(poll)
+    assert time.perf_counter() - t0 >= 0.3
 
 
 async def test_stops_when_a_request_is_in_flight() -> None:
@@ -36,63 +39,80 @@ async def test_stops_when_a_request_is_in_flight() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert not poll.polling
+    idle[0] = True
+    poll.start()  # it paid: the next idle period is polled for
+    assert poll.polling
+    idle[0] = False
+    await _until_done(poll)
 
 
-async def test_start_again_extends_the_window_without_a_second_poller() -> None:
+async def test_one_poller_at_a_time() -> None:
     steps = [0]
-    poll = BusyPoll(30_000, lambda: steps.__setitem__(0, steps[0] + 1) or True)
-    poll.start()
-    await asyncio.sleep(0.02)
-    poll.start()  # the server became idle again: 30 ms from now
-    t1 = time.perf_counter()
-    while poll.polling:
-        await asyncio.sleep(0.002)
-    assert time.perf_counter() - t1 >= 0.03
-    # One poller: each loop iteration runs one step (a second poller would double them).
-    loop_iterations = [0]
 
-    def count() -> None:
-        loop_iterations[0] += 1
-        if loop_iterations[0] < 200:
-            asyncio.get_running_loop().call_soon(count)
+    def idle() -> bool:
+        steps[0] += 1
+        return True
 
-    steps[0] = 0
+    poll = BusyPoll(10_000_000, idle)
     poll.start()
-    poll.start()
-    asyncio.get_running_loop().call_soon(count)
-    while loop_iterations[0] < 200:
+    poll.start()  # idle again while polling (a cache hit): extends, no second poller
+    iterations = 0
+    while iterations < 200:
+        iterations += 1
         await asyncio.sleep(0)
-    assert steps[0] <= loop_iterations[0] + 2
+    assert steps[0] <= iterations + 2
+    poll._until = 0.0  # end it
+    await _until_done(poll)
+
+
+async def test_backs_off_while_polls_run_out_and_recovers_on_a_hit() -> None:
+    idle = [True]
+    poll = BusyPoll(1_000, lambda: idle[0])  # 1 ms
+
+    async def idle_period(request_comes: bool) -> bool:
+        """One idle period: returns whether it was polled for."""
+        poll.start()
+        polled = poll.polling
+        if request_comes:
+            idle[0] = False  # a request arrives while polling
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            idle[0] = True
+        await _until_done(poll)
+        return polled
+
+    assert await idle_period(False)  # polled, nobody came: ran out
+    skipped = [await idle_period(False) for _ in range(FIRST_BACKOFF)]
+    assert skipped == [False] * FIRST_BACKOFF
+    assert await idle_period(False)  # the probe: polled, ran out again
+    skipped = [await idle_period(False) for _ in range(2 * FIRST_BACKOFF)]
+    assert skipped == [False] * (2 * FIRST_BACKOFF)
+    assert await idle_period(True)  # the next probe hits: polling pays again
+    assert await idle_period(True)
+    assert await idle_period(False)  # a miss starts the back-off from the first step
+    assert not any([await idle_period(False) for _ in range(FIRST_BACKOFF)])
+    assert await idle_period(False)
+    assert MAX_BACKOFF >= 2 * FIRST_BACKOFF
+
+
+async def test_a_new_loop_after_the_old_one_stopped_mid_poll() -> None:
+    poll = BusyPoll(10_000_000, lambda: True)
+
+    def on_another_loop() -> None:
+        async def main() -> None:
+            poll.start()
+            assert poll.polling
+        asyncio.run(main())  # closes that loop with the poll still "running"
+
+    await asyncio.get_running_loop().run_in_executor(None, on_another_loop)
+    poll.start()  # on this loop: polls again
+    await asyncio.sleep(0)
+    assert poll.polling
+    poll._until = 0.0
+    await _until_done(poll)
 
 
 def test_start_outside_a_running_loop_does_nothing() -> None:
     poll = BusyPoll(1_000, lambda: True)
     poll.start()
     assert not poll.polling
-
-
-async def test_adapts_to_how_soon_the_next_request_comes() -> None:
-    poll = BusyPoll(30_000, lambda: True)  # 30 ms
-    poll.start()
-    await asyncio.sleep(0)
-    assert poll.polling
-    while poll.polling:  # nobody comes within the window: the poll runs out...
-        await asyncio.sleep(0.005)
-    await asyncio.sleep(0.01)
-    poll.stop()
-    poll.start()  # ...so the next idle period is not polled for
-    await asyncio.sleep(0)
-    assert not poll.polling
-    await asyncio.sleep(0.06)  # a gap of 60 ms (> 1.2 x 30): still not worth it
-    poll.stop()
-    poll.start()
-    await asyncio.sleep(0)
-    assert not poll.polling
-    poll.stop()  # the next request came at once (unpolled gap within 1.2 x the window)
-    poll.start()
-    await asyncio.sleep(0)
-    assert poll.polling  # polling pays again
-    poll.stop()  # ...and came at once again, while polling: keep polling
-    poll.start()
-    await asyncio.sleep(0)
-    assert poll.polling

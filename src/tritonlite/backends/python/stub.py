@@ -44,14 +44,16 @@ _INTERNAL = 1
 _CANCELLED = 7  # ErrorKind.CANCELLED (stub imports nothing of the core's errors)
 HOLD_S = 0.0005  # longest a decoupled response waits to share a write
 # A worker gives its core away (sched_yield) once it has spent this long on batches since
-# it last did. Why: the server forwards a finished batch's answers only when it gets a
-# core, and a worker that shares its core with the server and has pipelined batches
-# waiting does not block between them; the scheduler may then let it run several batches
+# it last did or last waited for work. Why: the server forwards a finished batch's answers
+# only when it gets a core, and a worker that shares its core with the server and has
+# pipelined batches waiting does not block between them; the scheduler (SCHED_BATCH, see
+# cpu_policy) may then let it run several batches
 # (measured: up to four ~0.8 ms batches, 3 ms) before the server gets to answer the
 # first. Giving way bounds that wait. Short batches rarely give way, so the server still
 # forwards many of their answers per wake-up (each wake-up costs it tens of us). Measured
 # with a ~0.8 ms model at concurrency 8 on one core: p99 8.5 -> 7.9 ms, throughput 0.96x.
 GIVE_WAY_NS = 500_000
+BLOCKED_NS = 20_000  # a receive that took longer has waited (the worker gave way then)
 _sched_yield = getattr(os, "sched_yield", lambda: None)
 _new = tuple.__new__  # an ipc NamedTuple from all its fields, without its Python __new__
 _BF16_WIRE = np.dtype("<u2")
@@ -190,7 +192,10 @@ class Stub:
 
     def receive(self, parser: ipc.FrameParser, buf: bytearray, view: memoryview) -> None:
         """Block until the main channel brings messages; queue them in the inbox."""
+        t0 = time.perf_counter_ns()
         n = _recv_or_exit(self.sock, buf)
+        if time.perf_counter_ns() - t0 > BLOCKED_NS:  # it waited: the core went elsewhere
+            self._ran_ns = 0
         for msg in parser.feed(view[:n]):
             if isinstance(msg, ipc.ExecuteMsg) and self.req_ring is not None:
                 for ref in _in_ring(msg.requests):  # claimed in the order they were written

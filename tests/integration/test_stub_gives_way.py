@@ -4,18 +4,17 @@ the server, a finished batch's answers then reach the server while later pipelin
 wait, instead of after them. Short batches give way only once their time adds up, counted
 from when the worker last gave way or waited for work.
 
-Drives a Stub in a fresh interpreter through its real execute path, with a stand-in clock
-(each reading advances by a fixed step, so a batch "takes" a known time) and a recording
-stand-in for ``sched_yield``.
+Drives a Stub through its real execute path (``stub_harness``), with a stand-in clock (each
+reading advances by a fixed step, so a batch "takes" a known time) and a recording stand-in
+for ``sched_yield``.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+from stub_harness import run_probe
 
 MODEL = textwrap.dedent("""
     import numpy as np
@@ -27,13 +26,11 @@ MODEL = textwrap.dedent("""
                 [pb_utils.Tensor("OUTPUT", np.zeros(1, dtype=np.float32))]) for _ in requests]
 """)
 
-PROBE = textwrap.dedent("""
-    import json, socket, sys, time
-    from tritonlite.backends.python import ipc, stub as stub_module
-    from tritonlite.backends.python.shm import RingReader, RingWriter
-    from tritonlite.backends.python.stub import Stub
+PROBE = """
+    import time
+    from tritonlite.backends.python import stub as stub_module
 
-    model_file, step_ns, wait_after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    step_ns, wait_after = int(sys.argv[2]), int(sys.argv[3])
 
     class Clock:  # execute reads the clock four times: a batch "takes" 3 steps
         now = 0
@@ -46,26 +43,14 @@ PROBE = textwrap.dedent("""
             return getattr(time, name)
 
     stub_module.time = Clock()
-    req, reply, resp = RingWriter(capacity=1 << 20), RingWriter(capacity=1 << 20), \\
-        RingReader(capacity=1 << 20)
-    main_a, main_b = socket.socketpair()
-    side_a, side_b = socket.socketpair()
-    up_a, up_b = socket.socketpair()
-    up_a.setblocking(False)
-    stub = Stub(main_b, side_b, up_b)
-    version_dir = model_file.rsplit("/", 1)[0]
-    stub.load(ipc.InitMsg(
-        model_file=model_file, model_dir=version_dir.rsplit("/", 1)[0], version_dir=version_dir,
-        args={"model_name": "m", "model_version": "1", "model_instance_name": "m_0",
-              "model_config": "{}"},
-        request_ring=req.name, response_ring=resp.name, decoupled=False,
-        reply_ring=reply.name))
+    w = loaded_stub(sys.argv[1])
+    w.up.setblocking(False)
     parser = ipc.FrameParser()
     sent = []  # batch ids the server has been sent, in order
 
     def drain():
         try:
-            sent.extend(m.batch_id for m in parser.feed(up_a.recv(1 << 20)))
+            sent.extend(m.batch_id for m in parser.feed(w.up.recv(1 << 20)))
         except BlockingIOError:
             pass
 
@@ -80,25 +65,18 @@ PROBE = textwrap.dedent("""
     parser_in = ipc.FrameParser()
     buf = bytearray(1 << 16)
     for batch_id in range(1, 7):
-        stub.execute(ipc.ExecuteMsg(batch_id, (
+        w.stub.execute(ipc.ExecuteMsg(batch_id, (
             ipc.RequestMsg(batch_id, "", 0, 0, "{}", ("OUTPUT",), 0, (ref,)),)))
         if batch_id == wait_after:  # the worker waits for work (the clock: one step)
-            main_a.sendall(ipc.encode(ipc.ShutdownMsg()))
-            stub.receive(parser_in, buf, memoryview(buf))
+            w.main.sendall(ipc.encode(ipc.ShutdownMsg()))
+            w.stub.receive(parser_in, buf, memoryview(buf))
     drain()
     print(json.dumps({"gave_way": gave_way, "sent": sent, "limit": stub_module.GIVE_WAY_NS}))
-""")
+"""
 
 
 def _run(tmp_path: Path, step_ns: int, wait_after: int = 0) -> dict:
-    model = tmp_path / "m" / "1" / "model.py"
-    model.parent.mkdir(parents=True, exist_ok=True)
-    model.write_text(MODEL)
-    out = subprocess.run([sys.executable, "-c", PROBE, str(model), str(step_ns),
-                          str(wait_after)],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_probe(tmp_path, MODEL, PROBE, str(step_ns), str(wait_after))
 
 
 def test_a_long_batch_gives_way_after_its_answers_are_sent(tmp_path: Path) -> None:

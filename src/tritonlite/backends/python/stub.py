@@ -47,11 +47,11 @@ HOLD_S = 0.0005  # longest a decoupled response waits to share a write
 # it last did or last waited for work. Why: the server forwards a finished batch's answers
 # only when it gets a core, and a worker that shares its core with the server and has
 # pipelined batches waiting does not block between them; the scheduler (SCHED_BATCH, see
-# cpu_policy) may then let it run several batches
-# (measured: up to four ~0.8 ms batches, 3 ms) before the server gets to answer the
-# first. Giving way bounds that wait. Short batches rarely give way, so the server still
-# forwards many of their answers per wake-up (each wake-up costs it tens of us). Measured
-# with a ~0.8 ms model at concurrency 8 on one core: p99 8.5 -> 7.9 ms, throughput 0.96x.
+# cpu_policy) may then let it run several batches (measured: up to four ~0.8 ms batches,
+# 3 ms) before the server gets to answer the first. Giving way bounds that wait. Short
+# batches rarely give way, so the server still forwards many of their answers per wake-up
+# (each wake-up costs it tens of us). Measured with a ~0.8 ms model at concurrency 8 on one
+# core: p99 8.5 -> 7.9 ms, throughput 0.96x.
 GIVE_WAY_NS = 500_000
 BLOCKED_NS = 20_000  # a receive that took longer has waited (the worker gave way then)
 _sched_yield = getattr(os, "sched_yield", lambda: None)
@@ -106,7 +106,7 @@ class Stub:
         self._held = bytearray()  # decoupled responses not sent yet
         self._held_since = 0.0
         self._flush_soon = threading.Event()  # a hold started: see flusher
-        self._ran_ns = 0  # time spent on batches since this worker last gave way
+        self._ran_ns = 0  # time on batches since this worker last gave way or waited
 
     # ---- transport ----------------------------------------------------------------------
     def send(self, msg: object) -> None:

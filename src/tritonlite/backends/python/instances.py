@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from tritonlite.backends.python import ipc
+from tritonlite.backends.python.ipc import make_msg
 from tritonlite.backends.python.shm import RingReader, RingWriter
 from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ModelInstance, ServerApi
@@ -47,7 +48,6 @@ from tritonlite.core.types import (
 log = logging.getLogger(__name__)
 
 _keys = itertools.count(1)
-_new = tuple.__new__  # a NamedTuple from its fields, in order, without its Python __new__
 #: Outputs at least this large are borrowed from the response ring, not copied out of it.
 BORROW_MIN_BYTES = 64 << 10
 _STARTUP_TIMEOUT_S = 300.0
@@ -296,14 +296,14 @@ class PythonInstance:
             params = r.parameters
             # Positional, through tuple.__new__: the NamedTuple's keyword constructor
             # costs more than the rest of this loop (once per request).
-            msgs.append(_new(ipc.RequestMsg, (
+            msgs.append(make_msg(ipc.RequestMsg, (
                 key, r.id, r.correlation_id, r.flags,
                 json.dumps(params, separators=(",", ":")) if params else "{}",
                 job.output_names, r.timeout_us, tuple([ring_ref(t) for t in job.inputs]))))
             pending[key] = job
         batch_id = next(self._batch_ids)
         self._batches[batch_id] = list(batch)
-        self._send(_new(ipc.ExecuteMsg, (batch_id, tuple(msgs))))
+        self._send(make_msg(ipc.ExecuteMsg, (batch_id, tuple(msgs))))
 
     def cancel(self, job: ScheduledRequest) -> None:
         for key, held in self._pending.items():
@@ -381,9 +381,8 @@ class PythonInstance:
             pos = ring.write(raw)
         # ``_value_`` is the member's name ("FP32"); ``.value`` is a Python-level property.
         if pos is None:
-            return _new(ipc.TensorRef, (t.name, t.datatype._value_, t.shape, nbytes, -1,
-                                        bytes(raw)))
-        return _new(ipc.TensorRef, (t.name, t.datatype._value_, t.shape, nbytes, pos, None))
+            return ipc.inline_ref(t.name, t.datatype._value_, t.shape, bytes(raw))
+        return ipc.ring_ref(t.name, t.datatype._value_, t.shape, nbytes, pos)
 
     def _reply(self, msg: object) -> None:
         with contextlib.suppress(OSError):  # the worker died meanwhile

@@ -45,6 +45,22 @@ class TensorRef(NamedTuple):
     inline: bytes | None = None
 
 
+#: A message from all its fields, in order, without the NamedTuple's Python-level
+#: ``__new__`` (whose keyword handling costs more than building a per-request message).
+make_msg = tuple.__new__
+
+
+def inline_ref(name: str, datatype: str, shape: tuple[int, ...], data: bytes) -> TensorRef:
+    """A tensor whose bytes travel in the message (built as :data:`make_msg` does)."""
+    return make_msg(TensorRef, (name, datatype, shape, len(data), -1, data))
+
+
+def ring_ref(name: str, datatype: str, shape: tuple[int, ...], nbytes: int,
+             pos: int) -> TensorRef:
+    """A tensor whose ``nbytes`` bytes are at ``pos`` in a ring."""
+    return make_msg(TensorRef, (name, datatype, shape, nbytes, pos, None))
+
+
 # ---- server -> worker -------------------------------------------------------------------
 class InitMsg(NamedTuple):
     """Load the model: import ``model_file`` as Triton does and call ``initialize(args)``."""
@@ -182,7 +198,6 @@ MAIN_CHANNEL = (InitMsg, ExecuteMsg, ShutdownMsg)
 
 
 # ---- framing ----------------------------------------------------------------------------
-_new = tuple.__new__  # builds a NamedTuple from its fields without a Python-level __new__
 _EXECUTE, _BATCH_DONE, _RESPONSE = 1, 2, 3
 # The flat forms below address fields by position (tests/unit/backends/python/test_ipc.py
 # round-trips every field); these are the positions they rely on.
@@ -195,11 +210,11 @@ def _flat_response(r: ResponseMsg) -> tuple[Any, ...]:
 
 
 def _response(t: tuple[Any, ...]) -> ResponseMsg:
-    return _new(ResponseMsg, (t[0], tuple([_new(TensorRef, o) for o in t[1]]), *t[2:]))
+    return make_msg(ResponseMsg, (t[0], tuple([make_msg(TensorRef, o) for o in t[1]]), *t[2:]))
 
 
 def _request(t: tuple[Any, ...]) -> RequestMsg:
-    return _new(RequestMsg, (*t[:7], tuple([_new(TensorRef, i) for i in t[7]])))
+    return make_msg(RequestMsg, (*t[:7], tuple([make_msg(TensorRef, i) for i in t[7]])))
 
 
 _FLATTEN: dict[type, Any] = {
@@ -209,8 +224,8 @@ _FLATTEN: dict[type, Any] = {
     ResponseMsg: lambda m: (_RESPONSE, *_flat_response(m)),
 }
 _UNFLATTEN: dict[int, Any] = {
-    _EXECUTE: lambda t: _new(ExecuteMsg, (t[1], tuple(map(_request, t[2])))),
-    _BATCH_DONE: lambda t: _new(BatchDoneMsg, (t[1], tuple(map(_response, t[2])), *t[3:])),
+    _EXECUTE: lambda t: make_msg(ExecuteMsg, (t[1], tuple(map(_request, t[2])))),
+    _BATCH_DONE: lambda t: make_msg(BatchDoneMsg, (t[1], tuple(map(_response, t[2])), *t[3:])),
     _RESPONSE: lambda t: _response(t[1:]),
 }
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from tritonlite.backends.python import ipc, pb_utils
 from tritonlite.backends.python.bls import StubMetricsHandler, StubServerHandler
+from tritonlite.backends.python.ipc import make_msg
 from tritonlite.backends.python.shm import RingReader, RingWriter
 from tritonlite.core.tensor import DataType, deserialize_bytes, serialize_bytes
 
@@ -55,7 +56,6 @@ HOLD_S = 0.0005  # longest a decoupled response waits to share a write
 GIVE_WAY_NS = 500_000
 BLOCKED_NS = 20_000  # a receive that took longer has waited (the worker gave way then)
 _sched_yield = getattr(os, "sched_yield", lambda: None)
-_new = tuple.__new__  # an ipc NamedTuple from all its fields, without its Python __new__
 _BF16_WIRE = np.dtype("<u2")
 
 
@@ -260,15 +260,14 @@ class Stub:
         arr = tensor._data()
         dt = DataType.from_code(tensor.triton_dtype())
         shape = arr.shape  # a tuple of ints already
-        # TensorRefs built positionally (name, datatype, shape, nbytes, pos, inline): this
-        # runs per output; ``_value_`` is the type's name without Enum's property.
+        # This runs per output; ``_value_`` is the type's name without Enum's property.
         name, type_name = tensor.name(), dt._value_
         if dt is DataType.BYTES:
             data = serialize_bytes(arr)
             pos = self.resp_ring.write(data) if len(data) > ipc.INLINE_MAX_BYTES else None
             if pos is None:
-                return _new(ipc.TensorRef, (name, type_name, shape, len(data), -1, data))
-            return _new(ipc.TensorRef, (name, type_name, shape, len(data), pos, None))
+                return ipc.inline_ref(name, type_name, shape, data)
+            return ipc.ring_ref(name, type_name, shape, len(data), pos)
         want = _BF16_WIRE if dt is DataType.BF16 else dt.numpy_dtype
         nbytes = arr.size * want.itemsize
         got = self.resp_ring.alloc(nbytes) if nbytes > ipc.INLINE_MAX_BYTES else None
@@ -277,12 +276,11 @@ class Stub:
             # (a masked array's tobytes() fills masked items), needs a plain copy first
             if type(arr) is not np.ndarray or arr.dtype != want:
                 arr = np.ascontiguousarray(arr, dtype=want)
-            data = arr.tobytes()
-            return _new(ipc.TensorRef, (name, type_name, shape, nbytes, -1, data))
+            return ipc.inline_ref(name, type_name, shape, arr.tobytes())
         pos, view = got
         if nbytes:
             np.copyto(np.frombuffer(view, dtype=want).reshape(shape), arr, casting="unsafe")
-        return _new(ipc.TensorRef, (name, type_name, shape, nbytes, pos, None))
+        return ipc.ring_ref(name, type_name, shape, nbytes, pos)
 
     def _write_locked(self, tensor: Any) -> ipc.TensorRef:
         with self.out_lock:
@@ -312,7 +310,7 @@ class Stub:
         params = json.loads(text) if text and text != "{}" else {}
         # Positionally (key, outputs, error_code, error_message, final, parameters,
         # from_model): once per response.
-        return _new(ipc.ResponseMsg, (key, outputs, -1, "", final, params, False))
+        return make_msg(ipc.ResponseMsg, (key, outputs, -1, "", final, params, False))
 
     def _failure(self, message: str) -> str:
         assert self.init is not None
@@ -392,7 +390,7 @@ class Stub:
             t3 = time.perf_counter_ns()
             for ref in _in_ring(msg.requests):
                 self.req_ring.release(ref.pos)
-            self.send(_new(ipc.BatchDoneMsg, (msg.batch_id, responses, t1 - t0, t2 - t1,
+            self.send(make_msg(ipc.BatchDoneMsg, (msg.batch_id, responses, t1 - t0, t2 - t1,
                                               t3 - t2, again, True)))
         ran = self._ran_ns + t3 - t0  # see GIVE_WAY_NS
         if ran >= GIVE_WAY_NS:

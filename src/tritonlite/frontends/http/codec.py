@@ -197,10 +197,11 @@ def _shared_memory(io: dict[str, Any]) -> SharedMemoryRef | None:
 
 
 def _all_uint(values: list[Any]) -> bool:
-    """Whether every value is an unsigned 64-bit integer (a loop: cheaper than all() over
-    a generator for a shape's few dims)."""
+    """Whether every value is an unsigned 64-bit integer (:func:`tj.is_uint`; a loop:
+    cheaper than all() over a generator for a shape's few dims)."""
+    is_uint = tj.is_uint
     for v in values:  # noqa: SIM110
-        if type(v) is not int or v < 0 or v > tj.UINT64_MAX:
+        if not is_uint(v):
             return False
     return True
 

@@ -14,20 +14,14 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import psutil
 import tritonclient.grpc as grpcclient
+from cancellable import seconds
 
 from tritonlite.core.busy_poll import FIRST_BACKOFF
 
 MODELS = Path(__file__).resolve().parent / "models"
 WINDOW_S = 0.4
-
-
-def seconds(value: float) -> list[grpcclient.InferInput]:
-    i = grpcclient.InferInput("SECONDS", [1], "FP32")
-    i.set_data_from_numpy(np.array([value], np.float32))
-    return [i]
 
 
 def cpu_seconds(pid: int) -> float:

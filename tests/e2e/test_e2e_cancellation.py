@@ -6,18 +6,12 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+from cancellable import seconds
 from tritonclient.utils import InferenceServerException
 
 MODELS = Path(__file__).resolve().parent / "models"
-
-
-def seconds(value: float) -> list[grpcclient.InferInput]:
-    i = grpcclient.InferInput("SECONDS", [1], "FP32")
-    i.set_data_from_numpy(np.array([value], np.float32))
-    return [i]
 
 
 def test_deadline_cancels_running_and_queued_requests(start_server) -> None:

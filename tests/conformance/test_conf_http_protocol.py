@@ -317,6 +317,41 @@ def test_binary_inputs_and_outputs(url: str) -> None:
     assert json_out.json()["outputs"][0]["data"] == (x * 2).tolist()
 
 
+def test_a_repeated_header_is_decoded_for_each_request(url: str) -> None:
+    """A client sends the same JSON header with new binary data every time (tritonlite
+    keeps headers it decoded): each request is answered from its own data, checked
+    against the model it names, and a body that does not fit gets its own error."""
+    spec = {"name": "INPUT", "shape": [2, 3], "datatype": "FP32",
+            "parameters": {"binary_data_size": 24}}
+    header = {"inputs": [spec], "outputs": [{"name": "OUTPUT",
+                                             "parameters": {"binary_data": True}}]}
+    for i in range(3):
+        x = np.arange(6, dtype=np.float32) + i
+        reply = call(url, "POST", "/v2/models/plain/infer", *binary_body(header, x.tobytes()))
+        assert np.frombuffer(split(reply)[1], np.float32).tolist() == (x * 2).tolist()
+    x = np.ones(6, np.float32)
+    batch = call(url, "POST", "/v2/models/plain_batch/infer", *binary_body(header, x.tobytes()))
+    assert split(batch)[0]["outputs"][0]["shape"] == [2, 3]
+    other = call(url, "POST", "/v2/models/params/infer",
+                 *binary_body({"inputs": [spec]}, x.tobytes()))
+    assert (other.status, other.error) == (400, (
+        "[request id: <id_unknown>] unexpected shape for input 'INPUT' for model 'params'. "
+        "Expected [-1], got [2,3]. "))
+    short = call(url, "POST", "/v2/models/plain/infer", *binary_body(header, bytes(20)))
+    assert (short.status, short.error) == (
+        400, "unexpected size for input 'INPUT', expecting 4 additional bytes for model 'plain'")
+    # Parameters and the id, the same in every request, reach the model each time.
+    spec = {**spec, "shape": [2], "parameters": {"binary_data_size": 8}}
+    header = {"id": "r1", "inputs": [spec], "parameters": {"k": "v", "n": 3}}
+    seen = []
+    for _ in range(2):
+        reply = call(url, "POST", "/v2/models/params/infer", *binary_body(header, bytes(8)))
+        seen.append({o["name"]: o["data"][0] for o in reply.json()["outputs"]})
+    assert seen[0] == seen[1]
+    assert seen[0]["REQUEST_ID"] == "r1"
+    assert json.loads(seen[0]["PARAMS"]) == {"k": "v", "n": 3}
+
+
 def test_binary_bytes_keep_raw_bytes(url: str) -> None:
     raw = b"\x02\x00\x00\x00\xff\"\x00\x00\x00\x00"
     body, headers = binary_body({"inputs": [{"name": "IN_BYTES", "shape": [1, 2],

@@ -14,7 +14,7 @@ from tritonlite.core.interfaces import ModelInstance
 from tritonlite.core.stats import ModelStats
 from tritonlite.core.tensor import DataType
 from tritonlite.core.types import ModelMetadata, TensorMetadata
-from tritonlite.core.validation import InputSpec, ModelSignature
+from tritonlite.core.validation import InputSpec, ModelSignature, ValidationMemo
 
 if TYPE_CHECKING:
     from tritonclient.grpc import model_config_pb2
@@ -69,3 +69,4 @@ class ModelVersion:
     decoupled: bool = False
     labels: dict[str, list[str]] = field(default_factory=dict)  # output -> label_filename lines
     cache: ResponseCache | None = None  # set when response_cache is enabled and configured
+    validated: ValidationMemo = field(default_factory=ValidationMemo)  # by request layout

@@ -42,10 +42,14 @@ class Registry:
         self.models: dict[str, dict[int, VersionEntry]] = {}
         self.failures: dict[str, str] = {}  # models that failed before any version existed
         self.known: set[str] = set()  # every model found in the repositories (index rows)
+        # The latest ready version of each model, as resolve("") found it: every request
+        # that names no version looks it up, and it only changes with a state change.
+        self._latest: dict[str, ModelVersion] = {}
 
     # ---- state changes ------------------------------------------------------------------
     def set_state(self, name: str, version: int, state: ModelState, *, reason: str = "",
                   model: ModelVersion | None = None) -> VersionEntry:
+        self._latest.pop(name, None)
         versions = self.models.setdefault(name, {})
         entry = versions.get(version)
         if entry is None:
@@ -64,11 +68,16 @@ class Registry:
         self.failures[name] = reason
 
     def remove(self, name: str) -> None:
+        self._latest.pop(name, None)
         self.models.pop(name, None)
         self.failures.pop(name, None)
 
     # ---- lookups ------------------------------------------------------------------------
     def resolve(self, name: str, version: str = "") -> ModelVersion:
+        if not version:
+            latest = self._latest.get(name)
+            if latest is not None:
+                return latest
         v = parse_version(version)
         versions = self.models.get(name)
         if versions is None:
@@ -81,6 +90,7 @@ class Registry:
                 raise not_found(f"Request for unknown model: '{name}' has no available versions")
             best = max(ready, key=lambda e: e.version)
             assert best.model is not None
+            self._latest[name] = best.model
             return best.model
         entry = versions.get(v)
         if entry is None:

@@ -32,7 +32,6 @@ from tritonlite.core.types import (
     ScheduledRequest,
     ServerMetadata,
 )
-from tritonlite.core.validation import validate_request
 
 if TYPE_CHECKING:
     from tritonclient.grpc import model_config_pb2
@@ -152,7 +151,7 @@ class InferenceServer:
 
     def _submit(self, mv: ModelVersion, request: InferenceRequest,
                 sink: ResponseSink) -> ScheduledRequest:
-        outputs, batch = validate_request(request, mv.signature)
+        outputs, batch = mv.validated.validate(request, mv.signature)
         in_shm = False
         classes: dict[str, int] = {}
         for ro in request.requested_outputs:

@@ -9,7 +9,7 @@ ones, which reach the model as ``request.parameters()``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +53,10 @@ class InferenceRequest:
 
     ``model_version`` is the version as the client spelled it ("" = latest ready version).
     ``requested_outputs`` empty means all outputs of the model. ``timeout_us`` 0 means
-    none. ``priority`` 0 means default.
+    none. ``priority`` 0 means default. ``layout``, when a frontend sets it, is equal
+    for two requests only if their inputs have the same names, datatypes, shapes and
+    byte sizes and they ask for the same outputs the same way (see
+    ``core.validation.ValidationMemo``, which validates each layout once).
     """
 
     model_name: str
@@ -65,6 +68,7 @@ class InferenceRequest:
     sequence: SequenceInfo | None = None
     priority: int = 0
     timeout_us: int = 0
+    layout: Hashable | None = None
 
     @property
     def flags(self) -> int:

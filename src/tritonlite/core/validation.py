@@ -5,11 +5,15 @@ count, batch dimension, data type, shape, byte size (BYTES: element count). A st
 sequence id is accepted whatever the CORRID control's type, as Triton 2.51 accepts it
 (the sequence batcher gives numeric CORRID controls a stable hash of the string).
 Pure: no I/O, no scheduling.
+
+A frontend that can tell two requests' layouts apart for free (the HTTP frontend: the
+same JSON header bytes) names the layout in ``InferenceRequest.layout``; a
+:class:`ValidationMemo` then validates each layout once per model version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 from tritonlite.core.errors import invalid_arg, request_prefix
@@ -188,3 +192,42 @@ def validate_request(
                     f"'{name}'. Expected {expected}, got {got_b}")
 
     return outputs, max(batch, 1)
+
+
+class ValidationMemo:
+    """:func:`validate_request`'s answers by request layout, for one model version.
+
+    ``InferenceRequest.layout`` is a frontend's promise that requests with an equal
+    layout have the same input names, datatypes, shapes and byte sizes, and the same
+    requested outputs with the same parameters: everything validation looks at apart
+    from the id, which only appears in errors, and the elements of a BYTES tensor,
+    which are counted in its data. So a layout that passed once passes again, unless a
+    BYTES input is among them; failures are never kept (each gets its own message).
+    """
+
+    #: Layouts kept; past this the memo starts over (a client that varies its shapes).
+    LIMIT = 256
+
+    __slots__ = ("_known",)
+
+    def __init__(self) -> None:
+        self._known: dict[Hashable, tuple[tuple[str, ...], int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def validate(self, request: InferenceRequest,
+                 sig: ModelSignature) -> tuple[tuple[str, ...], int]:
+        """:func:`validate_request`, once per layout."""
+        layout = request.layout
+        if layout is None:
+            return validate_request(request, sig)
+        known = self._known.get(layout)
+        if known is not None:
+            return known
+        known = validate_request(request, sig)
+        if all(t.datatype is not DataType.BYTES for t in request.inputs):
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            self._known[layout] = known
+        return known

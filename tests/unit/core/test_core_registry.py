@@ -45,3 +45,31 @@ def test_invalid_transition() -> None:
     reg.set_state("m", 1, ModelState.LOADING)
     with pytest.raises(RuntimeError):
         reg.set_state("m", 1, ModelState.UNLOADING)
+
+
+def test_latest_version_follows_every_state_change() -> None:
+    """resolve("") keeps the latest ready version between lookups; any state change of
+    the model (a newer version ready, it unloading, the model removed) is seen at once."""
+    reg = Registry()
+    v1, v2 = object(), object()
+    reg.set_state("m", 1, ModelState.LOADING)
+    reg.set_state("m", 1, ModelState.READY, model=v1)  # type: ignore[arg-type]
+    assert reg.resolve("m") is v1
+    assert reg.resolve("m") is v1  # from what the first lookup kept
+    reg.set_state("m", 2, ModelState.LOADING)
+    assert reg.resolve("m") is v1  # loading is not ready
+    reg.set_state("m", 2, ModelState.READY, model=v2)  # type: ignore[arg-type]
+    assert reg.resolve("m") is v2
+    assert reg.resolve("m", "1") is v1
+    reg.set_state("m", 2, ModelState.UNLOADING)
+    assert reg.resolve("m") is v1
+    reg.set_state("m", 1, ModelState.UNLOADING)
+    with pytest.raises(InferenceServerError, match="has no available versions"):
+        reg.resolve("m")
+    reg.set_state("m", 1, ModelState.UNAVAILABLE)
+    reg.set_state("m", 1, ModelState.LOADING)
+    reg.set_state("m", 1, ModelState.READY, model=v1)  # type: ignore[arg-type]
+    assert reg.resolve("m") is v1
+    reg.remove("m")
+    with pytest.raises(InferenceServerError, match="is not found"):
+        reg.resolve("m")

@@ -8,7 +8,12 @@ import pytest
 from tritonlite.core.errors import ErrorKind, InferenceServerError
 from tritonlite.core.tensor import DataType, Tensor
 from tritonlite.core.types import InferenceRequest, RequestedOutput, SequenceInfo
-from tritonlite.core.validation import InputSpec, ModelSignature, validate_request
+from tritonlite.core.validation import (
+    InputSpec,
+    ModelSignature,
+    ValidationMemo,
+    validate_request,
+)
 
 PLAIN = ModelSignature("plain", 0, {"INPUT": InputSpec("INPUT", DataType.FP32, (2, 3))},
                        ("OUTPUT",))
@@ -98,3 +103,67 @@ def test_string_id_with_numeric_corrid_is_accepted() -> None:
     req = InferenceRequest("seq", [t("I", np.zeros(1, np.float32))],
                            sequence=SequenceInfo("abc", start=True))
     assert validate_request(req, sig) == (("O",), 1)
+
+
+# ------------------------------------------------------------------ ValidationMemo
+
+
+def test_memo_validates_a_layout_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tritonlite.core import validation
+
+    calls: list[InferenceRequest] = []
+
+    def counted(req: InferenceRequest, sig: ModelSignature) -> tuple[tuple[str, ...], int]:
+        calls.append(req)
+        return validate_request(req, sig)
+
+    monkeypatch.setattr(validation, "validate_request", counted)
+    memo = ValidationMemo()
+    layout = object()
+    for _ in range(3):
+        req = InferenceRequest("plain", [t("INPUT", np.zeros((2, 3), np.float32))],
+                               layout=layout)
+        assert memo.validate(req, PLAIN) == (("OUTPUT",), 1)
+    assert len(calls) == 1
+    # Without a layout, every request is validated.
+    for _ in range(2):
+        memo.validate(InferenceRequest("plain", [t("INPUT", np.zeros((2, 3), np.float32))]),
+                      PLAIN)
+    assert len(calls) == 3
+    # Another model version has its own memo: the same layout is validated against it.
+    other = ValidationMemo()
+    req = InferenceRequest("plain_batch", [t("INPUT", np.zeros((2, 3), np.float32))],
+                           layout=layout)
+    assert other.validate(req, BATCH) == (("OUTPUT",), 2)
+    assert len(calls) == 4
+
+
+def test_memo_keeps_no_failure_and_no_bytes_layout() -> None:
+    memo = ValidationMemo()
+    bad = object()
+    for _ in range(2):  # each failing request gets its own error, with its own id
+        req = InferenceRequest("plain", [t("INPUT", np.zeros((3, 3), np.float32))],
+                               id=f"r{_}", layout=bad)
+        with pytest.raises(InferenceServerError, match=rf"request id: r{_}\] unexpected shape"):
+            memo.validate(req, PLAIN)
+    assert len(memo) == 0
+    sig = ModelSignature("s", 0, {"IN": InputSpec("IN", DataType.BYTES, (2,))}, ("OUT",))
+    strings = object()
+    ok = InferenceRequest("s", [t("IN", np.array([b"a", b"b"], dtype=np.object_))],
+                          layout=strings)
+    assert memo.validate(ok, sig) == (("OUT",), 1)
+    assert len(memo) == 0  # a BYTES tensor's elements are counted in its data
+    short = Tensor("IN", DataType.BYTES, (2,), raw=b"\x01\x00\x00\x00a")
+    with pytest.raises(InferenceServerError, match="expected 2 string elements"):
+        memo.validate(InferenceRequest("s", [short], layout=strings), sig)
+
+
+def test_memo_starts_over_when_full() -> None:
+    memo = ValidationMemo()
+    for _ in range(ValidationMemo.LIMIT):
+        memo.validate(InferenceRequest("plain", [t("INPUT", np.zeros((2, 3), np.float32))],
+                                       layout=object()), PLAIN)
+    assert len(memo) == ValidationMemo.LIMIT
+    memo.validate(InferenceRequest("plain", [t("INPUT", np.zeros((2, 3), np.float32))],
+                                   layout=object()), PLAIN)
+    assert len(memo) == 1

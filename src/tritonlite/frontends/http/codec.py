@@ -22,7 +22,12 @@ from tritonclient.grpc import model_config_pb2
 from tritonlite.core.errors import invalid_arg, request_prefix
 from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.tensor import DataType, Tensor, count_bytes_elements, element_count
-from tritonlite.core.types import InferenceRequest, InferenceResponse, RequestedOutput
+from tritonlite.core.types import (
+    InferenceRequest,
+    InferenceResponse,
+    RequestedOutput,
+    SequenceInfo,
+)
 from tritonlite.frontends.common.parameters import TRITON_PREFIX, RequestParameters
 from tritonlite.frontends.common.shared_memory import (
     SharedMemoryRef,
@@ -38,6 +43,7 @@ __all__ = [
     "RAW_INPUT",
     "DecodedInfer",
     "EncodedResponse",
+    "HeaderLayouts",
     "decode_infer_request",
     "decode_raw_request",
     "encode_infer_response",
@@ -104,18 +110,31 @@ def decode_infer_request(
     max_input_size: int,
     forwarded: dict[str, str] | None = None,
     shared_memory: SystemSharedMemoryRegistry | None = None,
+    layouts: HeaderLayouts | None = None,
 ) -> DecodedInfer:
     """Decode a JSON (``header_length`` None: the whole body) or JSON + binary request.
 
     Raises InferenceServerError with Triton's texts. Datatype names Triton does not know
     are reported as :class:`InvalidDatatype` (finished once the model is known) when
     the data is binary, as Triton does. Tensors that name a region are looked up in
-    ``shared_memory`` (none: every region is unknown).
+    ``shared_memory`` (none: every region is unknown). With ``layouts``, a JSON header
+    decoded before is not parsed again (:class:`HeaderLayouts`).
     """
     view = memoryview(body).cast("B") if not isinstance(body, bytes) else memoryview(body)
     json_length = len(view) if header_length is None else header_length
     if json_length > max_input_size:
         raise max_size_error("request JSON size", json_length, max_input_size)
+    key = None
+    if layouts is not None and header_length is not None:
+        key = bytes(view[:json_length])
+        layout = layouts.get(key)
+        if layout is not None:
+            decoded = layout.build(model, version, view, json_length)
+            if decoded is not None:
+                if forwarded:
+                    decoded.request.parameters.update(forwarded)
+                return decoded
+            key = None  # the body does not fit the header: decode it, for the error
     document = tj.parse(view[:json_length])
     request = InferenceRequest(model_name=model, inputs=[], model_version=version)
     if type(document) is dict and "id" in document:
@@ -124,9 +143,129 @@ def decode_infer_request(
     _decode_parameters(document, decoded)
     _decode_inputs(document, decoded, view, json_length, max_input_size, shared_memory)
     _decode_outputs(document, decoded, shared_memory)
+    if key is not None:
+        assert layouts is not None
+        layouts.remember(key, document, decoded, len(view) - json_length)
     if forwarded:
         request.parameters.update(forwarded)
     return decoded
+
+
+class _Layout:
+    """What one JSON header decoded to, every input binary: rebuilt for a request that
+    sends the same header (:meth:`build`), with fresh containers for everything a
+    request may change later (its parameters, inputs, outputs' list). The
+    :class:`RequestedOutput` s and the ``binary`` map are shared: nothing changes them
+    once decoded. The layout is also the request's ``layout``, so the core validates
+    it once per model version (``core.validation.ValidationMemo``)."""
+
+    __slots__ = ("binary", "custom", "default_binary", "id", "inputs", "priority",
+                 "requested", "sequence", "size", "timeout_us")
+
+    def __init__(self, decoded: DecodedInfer, size: int) -> None:
+        request = decoded.request
+        self.id = request.id
+        self.inputs = tuple((t.name, t.datatype, t.shape, t.byte_size) for t in request.inputs)
+        self.size = size  # of the binary data after the header: the inputs' sizes added
+        seq = request.sequence
+        self.sequence = None if seq is None else (seq.correlation_id, seq.start, seq.end)
+        self.priority = request.priority
+        self.timeout_us = request.timeout_us
+        self.custom = dict(request.parameters)
+        self.requested = tuple(request.requested_outputs)
+        self.default_binary = decoded.default_binary
+        self.binary = decoded.binary
+
+    def build(self, model: str, version: str, view: memoryview,
+              offset: int) -> DecodedInfer | None:
+        """The request whose JSON header ends at ``offset`` of ``view``; None if the
+        data after it is not the size the header says (the full decode words that)."""
+        if len(view) - offset != self.size:
+            return None
+        inputs = []
+        for name, datatype, shape, size in self.inputs:
+            end = offset + size
+            inputs.append(Tensor(name, datatype, shape, raw=view[offset:end]))
+            offset = end
+        request = InferenceRequest(model, inputs, version, self.id, list(self.requested),
+                                   dict(self.custom) if self.custom else {})
+        if self.sequence is not None:
+            request.sequence = SequenceInfo(*self.sequence)
+        request.priority = self.priority
+        request.timeout_us = self.timeout_us
+        request.layout = self
+        return DecodedInfer(request, self.default_binary, self.binary)
+
+
+class HeaderLayouts:
+    """Decoded JSON headers by their bytes, for :func:`decode_infer_request`.
+
+    A client that sends one kind of request sends the same JSON header every time
+    (tritonclient writes it from the same inputs and outputs; only the binary data
+    after it changes), and parsing and checking that header is most of what decoding
+    a small request costs. So a header decoded once is kept, and the next request
+    that sends it is rebuilt from what it decoded to.
+
+    Only a header whose decoding depends on nothing but its bytes is kept: every input
+    binary (``binary_data_size``), and no shared memory (a region can be unregistered
+    between two requests). A client whose headers never repeat (a new request id
+    each time) fills the store without a hit: then nothing is kept for a while.
+    """
+
+    #: Headers kept; past this the store starts over.
+    LIMIT = 256
+    #: After a store that filled with fewer hits than headers: decodes not remembered.
+    REST = 4096
+
+    __slots__ = ("_hits", "_known", "_rest")
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, _Layout] = {}
+        self._hits = 0
+        self._rest = 0
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def get(self, header: bytes) -> _Layout | None:
+        layout = self._known.get(header)
+        if layout is not None:
+            self._hits += 1
+        return layout
+
+    def remember(self, header: bytes, document: Any, decoded: DecodedInfer,
+                 size: int) -> None:
+        """Keep ``header`` (decoded from ``document`` into ``decoded``, with ``size``
+        bytes of binary data after it), if its decoding depends on its bytes only."""
+        if self._rest:
+            self._rest -= 1
+            return
+        if not _bytes_only(document):
+            return
+        if len(self._known) >= self.LIMIT:
+            if self._hits < len(self._known):
+                self._rest = self.REST
+            self._known.clear()
+            self._hits = 0
+            if self._rest:
+                return
+        self._known[header] = _Layout(decoded, size)
+
+
+def _bytes_only(document: Any) -> bool:
+    """Whether a decoded header's request depends on its bytes only: every input is
+    binary and nothing names shared memory (whose regions come and go)."""
+    for io in document["inputs"]:
+        params = io.get("parameters")
+        if type(params) is not dict or "binary_data_size" not in params:
+            return False
+        if any(k.startswith("shared_memory_") for k in params):
+            return False
+    for io in document.get("outputs", ()):
+        params = io.get("parameters")
+        if type(params) is dict and any(k.startswith("shared_memory_") for k in params):
+            return False
+    return True
 
 
 def _decode_parameters(document: Any, decoded: DecodedInfer) -> None:

@@ -33,6 +33,7 @@ from tritonlite.frontends.http import compression, messages
 from tritonlite.frontends.http.codec import (
     RAW_INPUT,
     DecodedInfer,
+    HeaderLayouts,
     decode_infer_request,
     decode_raw_request,
     encode_infer_response,
@@ -142,6 +143,7 @@ class Handlers:
         self.settings = settings
         self.config_json = config_json or _protobuf_json
         self.header_forward_pattern = header_forward_pattern
+        self.layouts = HeaderLayouts()  # JSON headers decoded before (see codec)
 
     # ------------------------------------------------------------------ health, metadata
 
@@ -237,6 +239,7 @@ class Handlers:
             max_input_size=self.max_input_size, forwarded=forwarded,
             # A ServerApi fake without the extension has no regions.
             shared_memory=getattr(self.server, "shared_memory", None),
+            layouts=self.layouts,
         )
 
     def _decode_failed(self, exc: InferenceServerError, model: str, version: str) -> Reply:

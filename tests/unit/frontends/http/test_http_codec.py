@@ -14,6 +14,7 @@ from tritonlite.core.types import InferenceRequest, InferenceResponse
 from tritonlite.frontends.common.tensors import InvalidDatatype
 from tritonlite.frontends.http import tritonjson as tj
 from tritonlite.frontends.http.codec import (
+    HeaderLayouts,
     decode_infer_request,
     decode_raw_request,
     encode_infer_response,
@@ -237,3 +238,134 @@ def test_generate_response_keys_in_byte_order() -> None:
         Tensor.from_numpy("A", np.array([7], np.int32))], parameters={"z": "p"})
     out = encode_generate_response(response, InferenceRequest("g", [], id="i"))
     assert out == b'{"A":7,"b":[1,2],"id":"i","model_name":"g","model_version":"1","z":"p"}'
+
+
+# ------------------------------------------------------------ headers decoded before
+
+
+def _binary(document: dict[str, object], *blobs: bytes) -> tuple[bytes, int]:
+    head = json.dumps(document).encode()
+    return head + b"".join(blobs), len(head)
+
+
+def decode_with(layouts: HeaderLayouts, body: bytes, header_length: int,
+                **kwargs: object):  # type: ignore[no-untyped-def]
+    return decode_infer_request("m", "2", body, header_length, max_input_size=LIMIT,
+                                layouts=layouts, **kwargs)  # type: ignore[arg-type]
+
+
+SPEC = {"name": "IN", "datatype": "FP32", "shape": [2],
+        "parameters": {"binary_data_size": 8}}
+
+
+def test_a_header_seen_before_is_rebuilt_with_this_requests_data() -> None:
+    layouts = HeaderLayouts()
+    document = {"id": "r7", "inputs": [SPEC, {**SPEC, "name": "IN2"}],
+                "outputs": [{"name": "OUT", "parameters": {"binary_data": True}}],
+                "parameters": {"sequence_id": 5, "sequence_start": True, "priority": 2,
+                               "timeout": 9, "custom": "x", "binary_data_output": True}}
+    decoded = []
+    for i in range(3):
+        a, b = np.full(2, i, np.float32), np.full(2, 10 + i, np.float32)
+        body, n = _binary(document, a.tobytes(), b.tobytes())
+        decoded.append(decode_with(layouts, body, n))
+        fresh = decode_infer_request("m", "2", body, n, max_input_size=LIMIT)
+        got, want = decoded[-1], fresh
+        assert [bytes(x.raw()) for x in got.request.inputs] == [a.tobytes(), b.tobytes()]
+        assert [(x.name, x.datatype, x.shape) for x in got.request.inputs] == [
+            (x.name, x.datatype, x.shape) for x in want.request.inputs]
+        for field_name in ("model_name", "model_version", "id", "requested_outputs",
+                           "parameters", "sequence", "priority", "timeout_us"):
+            assert getattr(got.request, field_name) == getattr(want.request, field_name)
+        assert (got.default_binary, got.binary, got.raw) == (
+            want.default_binary, want.binary, want.raw)
+    assert len(layouts) == 1
+    first, second = decoded[0].request, decoded[1].request
+    assert first.layout is None  # decoded in full
+    assert second.layout is not None and second.layout is decoded[2].request.layout
+    # What a request may change later is its own.
+    assert second.parameters is not decoded[2].request.parameters
+    assert second.sequence is not decoded[2].request.sequence
+    assert second.requested_outputs is not decoded[2].request.requested_outputs
+
+
+def test_forwarded_headers_stay_with_their_request() -> None:
+    layouts = HeaderLayouts()
+    body, n = _binary({"inputs": [SPEC], "parameters": {"p": 1}}, bytes(8))
+    one = decode_with(layouts, body, n, forwarded={"x-a": "1"})
+    two = decode_with(layouts, body, n, forwarded={"x-b": "2"})
+    three = decode_with(layouts, body, n)
+    assert one.request.parameters == {"p": 1, "x-a": "1"}
+    assert two.request.parameters == {"p": 1, "x-b": "2"}
+    assert three.request.parameters == {"p": 1}
+
+
+def test_a_body_that_does_not_fit_the_header_gets_the_full_decodes_error() -> None:
+    layouts = HeaderLayouts()
+    body, n = _binary({"inputs": [SPEC]}, bytes(8))
+    decode_with(layouts, body, n)
+    assert len(layouts) == 1
+    for blobs, text in ((bytes(4), "unexpected size for input 'IN', expecting 4 additional "
+                                   "bytes for model 'm'"),
+                        (bytes(10), "unexpected additional input data for model 'm'")):
+        short, n = _binary({"inputs": [SPEC]}, blobs)
+        assert error_of(decode_with, layouts, short, n).message == text
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"inputs": [{"name": "IN", "datatype": "FP32", "shape": [2], "data": [1, 2]}]},
+        {"inputs": [{"name": "IN", "datatype": "FP32", "shape": [2],
+                     "parameters": {"shared_memory_region": "r",
+                                    "shared_memory_byte_size": 8}}]},
+        {"inputs": [SPEC], "outputs": [{"name": "OUT", "parameters": {
+            "shared_memory_region": "r", "shared_memory_byte_size": 8}}]},
+    ],
+    ids=["json-data", "input-in-shared-memory", "output-in-shared-memory"],
+)
+def test_headers_that_depend_on_more_than_their_bytes_are_not_kept(
+        document: dict[str, object]) -> None:
+    class Regions:  # every region exists, 8 bytes
+        def view(self, name: str, offset: int, size: int) -> memoryview:
+            return memoryview(bytearray(8))
+
+    layouts = HeaderLayouts()
+    binary = "binary_data_size" in document["inputs"][0].get("parameters", {})  # type: ignore[index]
+    body, n = _binary(document, bytes(8) if binary else b"")
+    for _ in range(2):
+        decoded = decode_with(layouts, body, n, shared_memory=Regions())
+        assert decoded.request.layout is None
+    assert len(layouts) == 0
+
+
+def test_a_header_that_fails_is_not_kept() -> None:
+    layouts = HeaderLayouts()
+    body, n = _binary({"inputs": [{**SPEC, "datatype": "FLOAT"}]}, bytes(8))
+    for _ in range(2):
+        with pytest.raises(InvalidDatatype):
+            decode_with(layouts, body, n)
+    assert len(layouts) == 0
+
+
+def test_headers_that_never_repeat_rest_the_store() -> None:
+    layouts = HeaderLayouts()
+    for i in range(HeaderLayouts.LIMIT):
+        body, n = _binary({"id": str(i), "inputs": [SPEC]}, bytes(8))
+        decode_with(layouts, body, n)
+    assert len(layouts) == HeaderLayouts.LIMIT
+    body, n = _binary({"id": "new", "inputs": [SPEC]}, bytes(8))
+    decode_with(layouts, body, n)  # full, without a hit: start over, and rest
+    assert len(layouts) == 0
+    for _ in range(3):
+        decode_with(layouts, body, n)
+    assert len(layouts) == 0
+    # A store that filled with hits starts over without resting.
+    layouts = HeaderLayouts()
+    for i in range(HeaderLayouts.LIMIT):
+        body, n = _binary({"id": str(i), "inputs": [SPEC]}, bytes(8))
+        decode_with(layouts, body, n)
+        decode_with(layouts, body, n)
+    body, n = _binary({"id": "new", "inputs": [SPEC]}, bytes(8))
+    decode_with(layouts, body, n)
+    assert len(layouts) == 1

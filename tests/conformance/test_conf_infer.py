@@ -106,6 +106,40 @@ def test_raw_response_layout(stub) -> None:
     assert response.raw_output_contents[0] == np.array([1, 2, 3], dtype=np.float32).tobytes()
 
 
+def test_a_repeated_request_header_is_decoded_for_each_request(stub) -> None:
+    """A client sends the same request fields with new raw inputs every time (tritonlite
+    keeps headers it decoded): each request is answered from its own data, checked
+    against the model it names, and raw inputs of another size get their own error."""
+    import grpc
+
+    def request(model: str, raw: bytes) -> service_pb2.ModelInferRequest:
+        message = service_pb2.ModelInferRequest(model_name=model, id="rep")
+        message.parameters["k"].string_param = "v"
+        message.inputs.add(name="INPUT", datatype="FP32", shape=[2, 3])
+        message.raw_input_contents.append(raw)
+        return message
+
+    for i in range(3):
+        x = np.arange(6, dtype=np.float32) + i
+        response = stub.ModelInfer(request("plain", x.tobytes()), timeout=30)
+        assert response.id == "rep"
+        assert np.frombuffer(response.raw_output_contents[0], np.float32).tolist() == (
+            x * 2).tolist()
+    ones = np.ones(6, np.float32).tobytes()
+    response = stub.ModelInfer(request("plain_batch", ones), timeout=30)
+    assert list(response.outputs[0].shape) == [2, 3]
+    for model, raw, text in (
+        ("params", ones, "[request id: rep] unexpected shape for input 'INPUT' for model "
+                         "'params'. Expected [-1], got [2,3]. "),
+        ("plain", bytes(20), "[request id: rep] input byte size mismatch for input 'INPUT' "
+                             "for model 'plain'. Expected 24, got 20"),
+    ):
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ModelInfer(request(model, raw), timeout=30)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert info.value.details() == text
+
+
 def test_empty_tensor(client: grpcclient.InferenceServerClient) -> None:
     result = client.infer("identity_fp32", [make_input("INPUT0", np.zeros(0, dtype=np.float32))])
     assert result.as_numpy("OUTPUT0").shape == (0,)

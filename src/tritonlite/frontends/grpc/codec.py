@@ -39,6 +39,7 @@ from tritonlite.core.types import (
     ParamValue,
     RequestedOutput,
 )
+from tritonlite.frontends.common.layouts import LayoutStore, RequestTemplate
 from tritonlite.frontends.common.parameters import TRITON_PREFIX, RequestParameters
 from tritonlite.frontends.common.shared_memory import (
     SharedMemoryRef,
@@ -59,7 +60,9 @@ from tritonlite.frontends.common.tensors import (
 
 __all__ = [
     "FINAL_RESPONSE_PARAM",
+    "GrpcLayout",
     "InvalidDatatype",
+    "RequestLayouts",
     "WireInferRequest",
     "decode_infer_request",
     "encode_empty_final_response",
@@ -79,6 +82,8 @@ _ALLOWED_TRITON_PARAMS = (EMPTY_FINAL_PARAM,)
 # buffer; below it, protobuf's C parser is faster than walking the fields in Python.
 _SPLIT_THRESHOLD = 64 * 1024
 _RAW_INPUT_FIELD = 7
+_RAW_INPUT_KEY = _RAW_INPUT_FIELD << 3 | 2  # its tag: field 7, length-delimited
+_RAW_INPUT_TAG = bytes((_RAW_INPUT_KEY,))
 _RAW_OUTPUT_TAG = b"\x32"  # ModelInferResponse.raw_output_contents: field 6, length-delimited
 _INFER_RESPONSE_TAG = b"\x12"  # ModelStreamInferResponse.infer_response: field 2
 
@@ -88,13 +93,17 @@ _INFER_RESPONSE_TAG = b"\x12"  # ModelStreamInferResponse.infer_response: field 
 
 @dataclass(slots=True)
 class WireInferRequest:
-    """A parsed ``ModelInferRequest`` with its raw input buffers held apart."""
+    """A parsed ``ModelInferRequest`` with its raw input buffers held apart. ``layout``:
+    its header was decoded before (:class:`RequestLayouts`); ``header``: the message's
+    bytes without the raw inputs, which end it (the key its layout may be kept by)."""
 
     message: service_pb2.ModelInferRequest
     raw_inputs: Sequence[bytes | memoryview]
+    layout: GrpcLayout | None = None
+    header: bytes | None = None
 
 
-def parse_infer_request(data: bytes) -> WireInferRequest:
+def parse_infer_request(data: bytes | memoryview) -> WireInferRequest:
     """The request deserializer for ModelInfer and ModelStreamInfer."""
     if len(data) >= _SPLIT_THRESHOLD:
         split = _split_raw_inputs(data)
@@ -105,7 +114,138 @@ def parse_infer_request(data: bytes) -> WireInferRequest:
     return WireInferRequest(message, list(message.raw_input_contents))
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+class GrpcLayout:
+    """What one ``ModelInferRequest`` header decoded to: every input in
+    ``raw_input_contents``, which end the message (see ``common.layouts``)."""
+
+    __slots__ = ("fields", "length", "message", "template", "total")
+
+    def __init__(self, message: service_pb2.ModelInferRequest, request: InferenceRequest,
+                 header_length: int) -> None:
+        self.message = message  # parsed from the header alone: no raw_input_contents
+        self.template = RequestTemplate(request)
+        self.length = header_length
+        #: The wire prefix (tag, length) and size of each raw input after the header.
+        self.fields = tuple((_RAW_INPUT_TAG + _varint(size), size)
+                            for size in self.template.sizes)
+        self.total = header_length + sum(len(prefix) + size for prefix, size in self.fields)
+
+    def raws(self, data: bytes | memoryview) -> list[memoryview] | None:
+        """The raw inputs after this header in ``data`` (which starts with it), or None
+        if they are not the ones (sizes, count) this layout has."""
+        if len(data) != self.total:
+            return None
+        view = memoryview(data)
+        pos = self.length
+        out = []
+        for prefix, size in self.fields:
+            start = pos + len(prefix)
+            if view[pos:start] != prefix:
+                return None
+            pos = start + size
+            out.append(view[start:pos])
+        return out
+
+    def build(self, raws: Sequence[bytes | memoryview]) -> InferenceRequest:
+        return self.template.build(raws, self)
+
+
+class RequestLayouts:
+    """The ``ModelInferRequest`` headers a gRPC frontend has decoded, by their bytes.
+
+    :meth:`parse` is the request deserializer with them: a message that starts with a
+    header kept here, followed by raw inputs of its sizes, is not parsed at all. Headers
+    are looked for at the few lengths kept ones have (:data:`LENGTHS`), since a message
+    is not split where its header ends without walking its fields.
+    """
+
+    #: Distinct header lengths looked for.
+    LENGTHS = 4
+
+    __slots__ = ("_lengths", "store")
+
+    def __init__(self) -> None:
+        self.store: LayoutStore[GrpcLayout] = LayoutStore()
+        self._lengths: list[int] = []
+
+    def parse(self, data: bytes | memoryview) -> WireInferRequest:
+        for length in self._lengths:
+            layout = self.store.get(bytes(data[:length]))
+            if layout is not None:
+                raws = layout.raws(data)
+                if raws is not None:
+                    return WireInferRequest(layout.message, raws, layout)
+        if not self.store.offered():
+            return parse_infer_request(data)
+        split = _split_tail(data)
+        if split is None:
+            return parse_infer_request(data)
+        header, raws = split
+        return WireInferRequest(service_pb2.ModelInferRequest.FromString(header), raws,
+                                None, header)
+
+    def keep(self, wire: WireInferRequest, request: InferenceRequest) -> None:
+        """``wire`` decoded into ``request``: keep its layout, if it may be kept."""
+        header = wire.header
+        if header is None or not _raw_only(wire.message, len(wire.raw_inputs)):
+            return
+        if len(header) not in self._lengths:
+            if len(self._lengths) >= self.LENGTHS:
+                return
+            self._lengths.append(len(header))
+        self.store.keep(header, GrpcLayout(wire.message, request, len(header)))
+
+
+def _raw_only(message: service_pb2.ModelInferRequest, raws: int) -> bool:
+    """Whether a request depends on its bytes only: one raw input per input, and nothing
+    names shared memory (whose regions come and go)."""
+    if len(message.inputs) != raws:
+        return False
+    for io in message.inputs:
+        if io.HasField("contents") or any(k.startswith("shared_memory_") for k in io.parameters):
+            return False
+    return not any(k.startswith("shared_memory_") for o in message.outputs for k in o.parameters)
+
+
+def _split_tail(data: bytes | memoryview) -> tuple[bytes, list[memoryview]] | None:
+    """(the message's bytes before its raw inputs, the raw inputs as views) when the raw
+    inputs end the message, as protobuf writes it (fields in number order); else None."""
+    view = memoryview(data)
+    raws: list[memoryview] = []
+    pos, end, first_raw = 0, len(data), -1
+    try:
+        while pos < end:
+            field_start = pos
+            key, pos = _read_varint(data, pos)
+            if key == _RAW_INPUT_KEY:
+                n, pos = _read_varint(data, pos)
+                if first_raw < 0:
+                    first_raw = field_start
+                raws.append(view[pos : pos + n])
+                pos += n
+                continue
+            if first_raw >= 0:  # a field after the raw inputs
+                return None
+            wire_type = key & 7
+            if wire_type == 2:
+                n, pos = _read_varint(data, pos)
+                pos += n
+            elif wire_type == 0:
+                _, pos = _read_varint(data, pos)
+            elif wire_type == 1:
+                pos += 8
+            elif wire_type == 5:
+                pos += 4
+            else:
+                return None
+    except IndexError:
+        return None
+    if pos != end or first_raw < 0:
+        return None
+    return bytes(view[:first_raw]), raws
+
+
+def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         b = data[pos]
@@ -127,7 +267,9 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _split_raw_inputs(data: bytes) -> tuple[bytes | memoryview, list[memoryview]] | None:
+def _split_raw_inputs(
+    data: bytes | memoryview,
+) -> tuple[bytes | memoryview, list[memoryview]] | None:
     """(message bytes without field 7, field 7 payloads as views), or None to let protobuf
     handle (and report) anything unusual."""
     view = memoryview(data)

@@ -29,7 +29,6 @@ from tritonlite.core.types import InferenceResponse
 from tritonlite.frontends.grpc.codec import (
     WireInferRequest,
     encode_infer_response_parts,
-    parse_infer_request,
 )
 from tritonlite.frontends.grpc.errors import status_code
 from tritonlite.frontends.grpc.http2 import Connection, Stream
@@ -222,7 +221,7 @@ class NativeGrpcServer:
     def _start_infer(self, call: _Call, data: Any) -> None:
         servicer = self._servicer
         try:
-            wire = parse_infer_request(data)
+            wire = servicer.parse(data)
         except DecodeError:
             call.finish(StatusCode.INTERNAL, _DESERIALIZE_FAILED)
             return
@@ -271,7 +270,7 @@ class NativeGrpcServer:
 
         def on_message(data: Any) -> None:
             try:
-                inbox.put_nowait(parse_infer_request(data))
+                inbox.put_nowait(self._servicer.parse(data))
             except DecodeError:
                 call.cancel()
                 call.finish(StatusCode.INTERNAL, _DESERIALIZE_FAILED)

@@ -37,6 +37,7 @@ from tritonlite.frontends.common.repository import check_repository_name
 from tritonlite.frontends.common.tensors import refine_decode_error
 from tritonlite.frontends.grpc import messages
 from tritonlite.frontends.grpc.codec import (
+    RequestLayouts,
     WireInferRequest,
     decode_infer_request,
     encode_empty_final_response,
@@ -123,6 +124,7 @@ class InferenceServicer:
         self._server = server
         self.settings = settings if settings is not None else ServerSettings()
         self._forward = header_forward_pattern
+        self.layouts = RequestLayouts()  # headers decoded before (see codec)
 
     def _forwarded(self, context: grpc.aio.ServicerContext) -> dict[str, str]:
         """``--grpc-header-forward-pattern``: matching metadata as string parameters."""
@@ -274,9 +276,17 @@ class InferenceServicer:
             logger.exception("unexpected error in ModelStreamInfer")
             emit(encode_stream_error(wire.message.id, f"{type(exc).__name__}: {exc}"))
 
+    def parse(self, data: bytes | memoryview) -> WireInferRequest:
+        """The request deserializer, with the headers decoded before (one event loop
+        only: the grpcio shapes deserialize with :func:`parse_infer_request`)."""
+        return self.layouts.parse(data)
+
     def _decode(self, wire: WireInferRequest, *, unary: bool) -> InferenceRequest:
+        if wire.layout is not None:
+            return wire.layout.build(wire.raw_inputs)
         try:
-            return decode_infer_request(wire.message, wire.raw_inputs, self._shared_memory())
+            request = decode_infer_request(wire.message, wire.raw_inputs,
+                                           self._shared_memory())
         except InferenceServerError as exc:
             # Triton looks the model up before it reads the request: an unknown model
             # (or, for ModelInfer, a decoupled one) is reported first.
@@ -287,6 +297,9 @@ class InferenceServicer:
             if refined is exc:
                 raise
             raise refined from exc
+        if wire.header is not None:
+            self.layouts.keep(wire, request)
+        return request
 
     def _shared_memory(self) -> SystemSharedMemoryRegistry | None:
         # A ServerApi fake without the extension has no regions.

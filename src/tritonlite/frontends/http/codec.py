@@ -22,12 +22,8 @@ from tritonclient.grpc import model_config_pb2
 from tritonlite.core.errors import invalid_arg, request_prefix
 from tritonlite.core.shared_memory import SystemSharedMemoryRegistry
 from tritonlite.core.tensor import DataType, Tensor, count_bytes_elements, element_count
-from tritonlite.core.types import (
-    InferenceRequest,
-    InferenceResponse,
-    RequestedOutput,
-    SequenceInfo,
-)
+from tritonlite.core.types import InferenceRequest, InferenceResponse, RequestedOutput
+from tritonlite.frontends.common.layouts import LayoutStore, RequestTemplate
 from tritonlite.frontends.common.parameters import TRITON_PREFIX, RequestParameters
 from tritonlite.frontends.common.shared_memory import (
     SharedMemoryRef,
@@ -118,7 +114,7 @@ def decode_infer_request(
     are reported as :class:`InvalidDatatype` (finished once the model is known) when
     the data is binary, as Triton does. Tensors that name a region are looked up in
     ``shared_memory`` (none: every region is unknown). With ``layouts``, a JSON header
-    decoded before is not parsed again (:class:`HeaderLayouts`).
+    decoded before is not parsed again (``frontends.common.layouts``).
     """
     view = memoryview(body).cast("B") if not isinstance(body, bytes) else memoryview(body)
     json_length = len(view) if header_length is None else header_length
@@ -143,38 +139,26 @@ def decode_infer_request(
     _decode_parameters(document, decoded)
     _decode_inputs(document, decoded, view, json_length, max_input_size, shared_memory)
     _decode_outputs(document, decoded, shared_memory)
-    if key is not None:
+    if key is not None and _bytes_only(document):
         assert layouts is not None
-        layouts.remember(key, document, decoded, len(view) - json_length)
+        if layouts.offered():
+            layouts.keep(key, HttpLayout(decoded, len(view) - json_length))
     if forwarded:
         request.parameters.update(forwarded)
     return decoded
 
 
-class _Layout:
-    """What one JSON header decoded to, every input binary: rebuilt for a request that
-    sends the same header (:meth:`build`), with fresh containers for everything a
-    request may change later (its parameters, inputs, outputs' list). The
-    :class:`RequestedOutput` s and the ``binary`` map are shared: nothing changes them
-    once decoded. The layout is also the request's ``layout``, so the core validates
-    it once per model version (``core.validation.ValidationMemo``)."""
+class HttpLayout:
+    """What one JSON header decoded to, every input binary (see ``common.layouts``)."""
 
-    __slots__ = ("binary", "custom", "default_binary", "id", "inputs", "priority",
-                 "requested", "sequence", "size", "timeout_us")
+    __slots__ = ("binary", "default_binary", "size", "sizes", "template")
 
     def __init__(self, decoded: DecodedInfer, size: int) -> None:
-        request = decoded.request
-        self.id = request.id
-        self.inputs = tuple((t.name, t.datatype, t.shape, t.byte_size) for t in request.inputs)
+        self.template = RequestTemplate(decoded.request)
+        self.sizes = self.template.sizes
         self.size = size  # of the binary data after the header: the inputs' sizes added
-        seq = request.sequence
-        self.sequence = None if seq is None else (seq.correlation_id, seq.start, seq.end)
-        self.priority = request.priority
-        self.timeout_us = request.timeout_us
-        self.custom = dict(request.parameters)
-        self.requested = tuple(request.requested_outputs)
         self.default_binary = decoded.default_binary
-        self.binary = decoded.binary
+        self.binary = decoded.binary  # not changed once decoded: shared
 
     def build(self, model: str, version: str, view: memoryview,
               offset: int) -> DecodedInfer | None:
@@ -182,74 +166,17 @@ class _Layout:
         data after it is not the size the header says (the full decode words that)."""
         if len(view) - offset != self.size:
             return None
-        inputs = []
-        for name, datatype, shape, size in self.inputs:
+        raws = []
+        for size in self.sizes:
             end = offset + size
-            inputs.append(Tensor(name, datatype, shape, raw=view[offset:end]))
+            raws.append(view[offset:end])
             offset = end
-        request = InferenceRequest(model, inputs, version, self.id, list(self.requested),
-                                   dict(self.custom) if self.custom else {})
-        if self.sequence is not None:
-            request.sequence = SequenceInfo(*self.sequence)
-        request.priority = self.priority
-        request.timeout_us = self.timeout_us
-        request.layout = self
+        request = self.template.build(raws, self, model, version)
         return DecodedInfer(request, self.default_binary, self.binary)
 
 
-class HeaderLayouts:
-    """Decoded JSON headers by their bytes, for :func:`decode_infer_request`.
-
-    A client that sends one kind of request sends the same JSON header every time
-    (tritonclient writes it from the same inputs and outputs; only the binary data
-    after it changes), and parsing and checking that header is most of what decoding
-    a small request costs. So a header decoded once is kept, and the next request
-    that sends it is rebuilt from what it decoded to.
-
-    Only a header whose decoding depends on nothing but its bytes is kept: every input
-    binary (``binary_data_size``), and no shared memory (a region can be unregistered
-    between two requests). A client whose headers never repeat (a new request id
-    each time) fills the store without a hit: then nothing is kept for a while.
-    """
-
-    #: Headers kept; past this the store starts over.
-    LIMIT = 256
-    #: After a store that filled with fewer hits than headers: decodes not remembered.
-    REST = 4096
-
-    __slots__ = ("_hits", "_known", "_rest")
-
-    def __init__(self) -> None:
-        self._known: dict[bytes, _Layout] = {}
-        self._hits = 0
-        self._rest = 0
-
-    def __len__(self) -> int:
-        return len(self._known)
-
-    def get(self, header: bytes) -> _Layout | None:
-        layout = self._known.get(header)
-        if layout is not None:
-            self._hits += 1
-        return layout
-
-    def remember(self, header: bytes, document: Any, decoded: DecodedInfer,
-                 size: int) -> None:
-        """Keep ``header`` (decoded from ``document`` into ``decoded``, with ``size``
-        bytes of binary data after it), if its decoding depends on its bytes only."""
-        if self._rest:
-            self._rest -= 1
-            return
-        if not _bytes_only(document):
-            return
-        if len(self._known) >= self.LIMIT:
-            if self._hits < len(self._known):
-                self._rest = self.REST
-            self._known.clear()
-            self._hits = 0
-            if self._rest:
-                return
-        self._known[header] = _Layout(decoded, size)
+HeaderLayouts = LayoutStore[HttpLayout]
+"""The JSON headers an HTTP frontend has decoded, by their bytes."""
 
 
 def _bytes_only(document: Any) -> bool:

@@ -14,6 +14,8 @@ from tritonlite.frontends.common.tensors import refine_decode_error
 from tritonlite.frontends.grpc.codec import (
     FINAL_RESPONSE_PARAM,
     InvalidDatatype,
+    RequestLayouts,
+    WireInferRequest,
     decode_infer_request,
     encode_empty_final_response,
     encode_infer_response,
@@ -621,3 +623,109 @@ def test_stream_request_error_carries_only_the_id() -> None:
     message = stream_message(encode_stream_error("q", "Request for unknown model"))
     assert message.error_message == "Request for unknown model"
     assert message.infer_response == service_pb2.ModelInferResponse(id="q")
+
+
+# ------------------------------------------------------------ headers decoded before
+
+
+def _message(raws: list[bytes], *, id: str = "r1", shape: tuple[int, ...] = (2,),
+             **input_fields: object) -> service_pb2.ModelInferRequest:
+    message = service_pb2.ModelInferRequest(model_name="m", model_version="3", id=id)
+    message.parameters["sequence_id"].int64_param = 9
+    message.parameters["custom"].string_param = "x"
+    message.parameters["timeout"].int64_param = 5
+    for i, _ in enumerate(raws):
+        message.inputs.append(Input(name=f"IN{i}", datatype="FP32", shape=shape,
+                                    **input_fields))  # type: ignore[arg-type]
+    message.outputs.append(Output(name="OUT"))
+    message.raw_input_contents.extend(raws)
+    return message
+
+
+def _parse_and_decode(layouts: RequestLayouts, data: bytes) -> tuple[
+        WireInferRequest, InferenceRequest]:
+    """What the gRPC service does with a request message and its layouts."""
+    wire = layouts.parse(data)
+    if wire.layout is not None:
+        return wire, wire.layout.build(wire.raw_inputs)
+    request = decode_infer_request(wire.message, wire.raw_inputs)
+    layouts.keep(wire, request)
+    return wire, request
+
+
+def _same(a: InferenceRequest, b: InferenceRequest) -> None:
+    assert [(t.name, t.datatype, t.shape, bytes(t.raw())) for t in a.inputs] == [
+        (t.name, t.datatype, t.shape, bytes(t.raw())) for t in b.inputs]
+    for name in ("model_name", "model_version", "id", "requested_outputs", "parameters",
+                 "sequence", "priority", "timeout_us"):
+        assert getattr(a, name) == getattr(b, name), name
+
+
+def test_a_header_seen_before_is_not_parsed_again() -> None:
+    layouts = RequestLayouts()
+    requests = []
+    for i in range(3):
+        raws = [np.full(2, i, np.float32).tobytes(), np.full(2, 10 + i, np.float32).tobytes()]
+        data = _message(raws).SerializeToString()
+        wire, request = _parse_and_decode(layouts, data)
+        _same(request, decode_infer_request(service_pb2.ModelInferRequest.FromString(data)))
+        assert (wire.layout is not None) == (i > 0)
+        requests.append(request)
+    assert requests[0].layout is None
+    assert requests[1].layout is requests[2].layout is not None
+    assert requests[1].parameters is not requests[2].parameters
+    assert requests[1].sequence is not requests[2].sequence
+    # Raw inputs of other sizes, or another count, are parsed in full.
+    for raws in ([bytes(12), bytes(8)], [bytes(8)], [bytes(8)] * 3):
+        data = _message(raws).SerializeToString()
+        wire = layouts.parse(data)
+        assert wire.layout is None
+        assert [bytes(r) for r in wire.raw_inputs] == raws
+
+
+def test_a_message_whose_raw_inputs_do_not_end_it_is_parsed_as_ever() -> None:
+    message = _message([bytes(8)])
+    head = service_pb2.ModelInferRequest(model_name="m")  # field 1, after field 7
+    data = message.SerializeToString() + head.SerializeToString()
+    layouts = RequestLayouts()
+    for _ in range(2):
+        wire, request = _parse_and_decode(layouts, data)
+        assert wire.header is None and wire.layout is None
+        assert request.model_name == "m" and bytes(request.inputs[0].raw()) == bytes(8)
+    assert len(layouts.store) == 0
+
+
+@pytest.mark.parametrize("kind", ["contents", "input-shm", "output-shm"])
+def test_requests_that_depend_on_more_than_their_bytes_are_not_kept(kind: str) -> None:
+    class Regions:  # every region exists, 8 bytes
+        def view(self, name: str, offset: int, size: int) -> memoryview:
+            return memoryview(bytearray(8))
+
+    if kind == "contents":
+        message = _message([], id="")
+        message.inputs.append(Input(name="IN0", datatype="FP32", shape=(2,)))
+        message.inputs[0].contents.fp32_contents.extend([1, 2])
+    else:
+        message = _message([bytes(8)])
+        params = message.inputs[0].parameters if kind == "input-shm" else \
+            message.outputs[0].parameters
+        params["shared_memory_region"].string_param = "r"
+        params["shared_memory_byte_size"].int64_param = 8
+        if kind == "input-shm":
+            del message.raw_input_contents[:]
+    data = message.SerializeToString()
+    layouts = RequestLayouts()
+    for _ in range(2):
+        wire = layouts.parse(data)
+        request = decode_infer_request(wire.message, wire.raw_inputs, Regions())  # type: ignore[arg-type]
+        layouts.keep(wire, request)
+        assert wire.layout is None
+    assert len(layouts.store) == 0
+
+
+def test_headers_are_looked_for_at_a_few_lengths() -> None:
+    layouts = RequestLayouts()
+    for n in range(RequestLayouts.LENGTHS + 2):
+        data = _message([bytes(8)], id="x" * (n + 1)).SerializeToString()
+        _parse_and_decode(layouts, data)
+    assert len(layouts.store) == RequestLayouts.LENGTHS

@@ -100,6 +100,12 @@ def test_grpc_metadata_is_forwarded(shape: str) -> None:
             client.infer("echo", [x], headers={"x-fw-a": "1", "other": "2"},
                          parameters={"p": "q"})
             assert fake.requests[-1].parameters == {"p": "q", "x-fw-a": "1"}
+            # The same request again (its header is kept by the native shape): each
+            # request has its own metadata.
+            client.infer("echo", [x], headers={"x-fw-c": "3"}, parameters={"p": "q"})
+            assert fake.requests[-1].parameters == {"p": "q", "x-fw-c": "3"}
+            client.infer("echo", [x], parameters={"p": "q"})
+            assert fake.requests[-1].parameters == {"p": "q"}
 
             responses: list[object] = []
             client.start_stream(

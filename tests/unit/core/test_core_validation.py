@@ -130,12 +130,6 @@ def test_memo_validates_a_layout_once(monkeypatch: pytest.MonkeyPatch) -> None:
         memo.validate(InferenceRequest("plain", [t("INPUT", np.zeros((2, 3), np.float32))]),
                       PLAIN)
     assert len(calls) == 3
-    # Another model version has its own memo: the same layout is validated against it.
-    other = ValidationMemo()
-    req = InferenceRequest("plain_batch", [t("INPUT", np.zeros((2, 3), np.float32))],
-                           layout=layout)
-    assert other.validate(req, BATCH) == (("OUTPUT",), 2)
-    assert len(calls) == 4
 
 
 def test_memo_keeps_no_failure_and_no_bytes_layout() -> None:

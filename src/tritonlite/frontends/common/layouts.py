@@ -87,6 +87,8 @@ class LayoutStore(Generic[V]):
     LIMIT = 256
     #: After a store that filled with fewer hits than headers: headers not kept.
     REST = 4096
+    #: Longer headers are not kept (memory: at most LIMIT of these per store).
+    MAX_HEADER_BYTES = 16 * 1024
 
     __slots__ = ("_hits", "_known", "_rest")
 
@@ -112,12 +114,17 @@ class LayoutStore(Generic[V]):
             return False
         return True
 
-    def keep(self, header: bytes, layout: V) -> None:
+    def keep(self, header: bytes, layout: V) -> bool:
+        """Keep ``layout`` for ``header``; False if it was not kept (a header longer
+        than :data:`MAX_HEADER_BYTES`, or the store has just begun a rest)."""
+        if len(header) > self.MAX_HEADER_BYTES:
+            return False
         if len(self._known) >= self.LIMIT:
             if self._hits < len(self._known):
                 self._rest = self.REST
             self._known.clear()
             self._hits = 0
             if self._rest:
-                return
+                return False
         self._known[header] = layout
+        return True

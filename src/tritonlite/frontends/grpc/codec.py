@@ -83,7 +83,6 @@ _ALLOWED_TRITON_PARAMS = (EMPTY_FINAL_PARAM,)
 _SPLIT_THRESHOLD = 64 * 1024
 _RAW_INPUT_FIELD = 7
 _RAW_INPUT_KEY = _RAW_INPUT_FIELD << 3 | 2  # its tag: field 7, length-delimited
-_RAW_INPUT_TAG = bytes((_RAW_INPUT_KEY,))
 _RAW_OUTPUT_TAG = b"\x32"  # ModelInferResponse.raw_output_contents: field 6, length-delimited
 _INFER_RESPONSE_TAG = b"\x12"  # ModelStreamInferResponse.infer_response: field 2
 
@@ -116,47 +115,53 @@ def parse_infer_request(data: bytes | memoryview) -> WireInferRequest:
 
 class GrpcLayout:
     """What one ``ModelInferRequest`` header decoded to: every input in
-    ``raw_input_contents``, which end the message (see ``common.layouts``)."""
+    ``raw_input_contents``, which end the message (see ``common.layouts``).
 
-    __slots__ = ("fields", "length", "message", "template", "total")
+    The raw inputs' sizes are not in the header: a request whose raw inputs have other
+    sizes than the first one's (strings, say) is built from the same header, but it
+    does not get the layout, so the core validates it in full."""
+
+    __slots__ = ("count", "length", "message", "sizes", "template")
 
     def __init__(self, message: service_pb2.ModelInferRequest, request: InferenceRequest,
                  header_length: int) -> None:
         self.message = message  # parsed from the header alone: no raw_input_contents
         self.template = RequestTemplate(request)
         self.length = header_length
-        #: The wire prefix (tag, length) and size of each raw input after the header.
-        self.fields = tuple((_RAW_INPUT_TAG + _varint(size), size)
-                            for size in self.template.sizes)
-        self.total = header_length + sum(len(prefix) + size for prefix, size in self.fields)
+        self.sizes = self.template.sizes
+        self.count = len(self.sizes)
 
     def raws(self, data: bytes | memoryview) -> list[memoryview] | None:
-        """The raw inputs after this header in ``data`` (which starts with it), or None
-        if they are not the ones (sizes, count) this layout has."""
-        if len(data) != self.total:
-            return None
+        """The raw inputs after this header in ``data`` (which starts with it): one per
+        input, and nothing else; None if that is not what follows."""
         view = memoryview(data)
-        pos = self.length
+        pos, end = self.length, len(data)
         out = []
-        for prefix, size in self.fields:
-            start = pos + len(prefix)
-            if view[pos:start] != prefix:
-                return None
-            pos = start + size
-            out.append(view[start:pos])
+        try:
+            while pos < end:
+                if data[pos] != _RAW_INPUT_KEY:
+                    return None
+                n, pos = _read_varint(data, pos + 1)
+                out.append(view[pos : pos + n])
+                pos += n
+        except IndexError:
+            return None
+        if pos != end or len(out) != self.count:
+            return None
         return out
 
     def build(self, raws: Sequence[bytes | memoryview]) -> InferenceRequest:
-        return self.template.build(raws, self)
+        same = all(len(raw) == size for raw, size in zip(raws, self.sizes, strict=True))
+        return self.template.build(raws, self if same else None)
 
 
 class RequestLayouts:
     """The ``ModelInferRequest`` headers a gRPC frontend has decoded, by their bytes.
 
     :meth:`parse` is the request deserializer with them: a message that starts with a
-    header kept here, followed by raw inputs of its sizes, is not parsed at all. Headers
-    are looked for at the few lengths kept ones have (:data:`LENGTHS`), since a message
-    is not split where its header ends without walking its fields.
+    header kept here, followed by its raw inputs, is not parsed at all. A message is
+    not split where its header ends without walking its fields, so headers are looked
+    for at the lengths of the last few that were found (:data:`LENGTHS`).
     """
 
     #: Distinct header lengths looked for.
@@ -166,14 +171,17 @@ class RequestLayouts:
 
     def __init__(self) -> None:
         self.store: LayoutStore[GrpcLayout] = LayoutStore()
-        self._lengths: list[int] = []
+        self._lengths: list[int] = []  # the most recently found first
 
     def parse(self, data: bytes | memoryview) -> WireInferRequest:
-        for length in self._lengths:
+        lengths = self._lengths
+        for i, length in enumerate(lengths):
             layout = self.store.get(bytes(data[:length]))
             if layout is not None:
                 raws = layout.raws(data)
                 if raws is not None:
+                    if i:
+                        lengths.insert(0, lengths.pop(i))
                     return WireInferRequest(layout.message, raws, layout)
         if not self.store.offered():
             return parse_infer_request(data)
@@ -189,11 +197,13 @@ class RequestLayouts:
         header = wire.header
         if header is None or not _raw_only(wire.message, len(wire.raw_inputs)):
             return
-        if len(header) not in self._lengths:
-            if len(self._lengths) >= self.LENGTHS:
-                return
-            self._lengths.append(len(header))
-        self.store.keep(header, GrpcLayout(wire.message, request, len(header)))
+        if not self.store.keep(header, GrpcLayout(wire.message, request, len(header))):
+            return
+        lengths = self._lengths
+        if len(header) in lengths:
+            lengths.remove(len(header))
+        lengths.insert(0, len(header))
+        del lengths[self.LENGTHS:]  # the length found least recently goes
 
 
 def _raw_only(message: service_pb2.ModelInferRequest, raws: int) -> bool:
@@ -246,6 +256,8 @@ def _split_tail(data: bytes | memoryview) -> tuple[bytes, list[memoryview]] | No
 
 
 def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it. IndexError for one that runs
+    past the end or past 10 bytes (which protobuf refuses too)."""
     value = shift = 0
     while True:
         b = data[pos]
@@ -254,6 +266,8 @@ def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
         if b < 0x80:
             return value, pos
         shift += 7
+        if shift >= 70:
+            raise IndexError("varint longer than 10 bytes")
 
 
 def _varint(value: int) -> bytes:

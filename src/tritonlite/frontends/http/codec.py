@@ -121,7 +121,8 @@ def decode_infer_request(
     if json_length > max_input_size:
         raise max_size_error("request JSON size", json_length, max_input_size)
     key = None
-    if layouts is not None and header_length is not None:
+    if (layouts is not None and header_length is not None
+            and json_length <= layouts.MAX_HEADER_BYTES):
         key = bytes(view[:json_length])
         layout = layouts.get(key)
         if layout is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+from google.protobuf.message import DecodeError
 from tritonclient.grpc import model_config_pb2, service_pb2
 
 from tritonlite.core.errors import DecoupledNotSupported, ErrorKind, InferenceServerError
@@ -675,12 +676,51 @@ def test_a_header_seen_before_is_not_parsed_again() -> None:
     assert requests[1].layout is requests[2].layout is not None
     assert requests[1].parameters is not requests[2].parameters
     assert requests[1].sequence is not requests[2].sequence
-    # Raw inputs of other sizes, or another count, are parsed in full.
-    for raws in ([bytes(12), bytes(8)], [bytes(8)], [bytes(8)] * 3):
+    # Raw inputs of other sizes (strings, say) are built from the header too, but
+    # without the layout: the core validates them in full.
+    raws = [b"\1" * 12, b"", ]
+    data = _message(raws).SerializeToString()
+    wire, request = _parse_and_decode(layouts, data)
+    assert wire.layout is not None and request.layout is None
+    _same(request, decode_infer_request(service_pb2.ModelInferRequest.FromString(data)))
+    # Another count of raw inputs is parsed in full.
+    for raws in ([bytes(8)], [bytes(8)] * 3):
         data = _message(raws).SerializeToString()
         wire = layouts.parse(data)
         assert wire.layout is None
         assert [bytes(r) for r in wire.raw_inputs] == raws
+
+
+def test_large_messages_and_empty_raw_inputs_use_kept_headers() -> None:
+    layouts = RequestLayouts()
+    small, large = [b"", bytes(8)], [bytes(70_000), b""]
+    for raws, kept in ((small, False), (small, True), (large, False), (large, True)):
+        data = _message(raws, id=str(len(raws[0]))).SerializeToString()
+        message = memoryview(data) if len(data) >= 65536 else data  # as the transport
+        wire, request = _parse_and_decode(layouts, message)
+        _same(request, decode_infer_request(service_pb2.ModelInferRequest.FromString(data)))
+        assert (wire.layout is not None) is (request.layout is not None) is kept
+
+
+def test_a_kept_header_followed_by_other_fields_is_parsed_as_ever() -> None:
+    layouts = RequestLayouts()
+    data = _message([bytes(8)]).SerializeToString()
+    _parse_and_decode(layouts, data)
+    _parse_and_decode(layouts, data)
+    assert len(layouts.store) == 1
+    # The header, then the raw input, then a model_name (field 1): protobuf's last
+    # value wins, which only a full parse sees.
+    tail = service_pb2.ModelInferRequest(model_name="other").SerializeToString()
+    wire, request = _parse_and_decode(layouts, data + tail)
+    assert wire.layout is None and request.model_name == "other"
+    # The header, then bytes that are not a raw input field, of a raw input's size.
+    bogus = data[:-10] + b"\x0a\x08" + bytes(8)  # field 1 again, 8 bytes
+    wire = layouts.parse(bogus)
+    assert wire.layout is None and wire.message.model_name == "\0" * 8
+    assert not wire.raw_inputs
+    # A tag varint longer than protobuf allows is refused, as protobuf refuses it.
+    with pytest.raises(DecodeError):
+        layouts.parse(data[:-10] + b"\xba" + b"\x80" * 10 + b"\x00\x08" + bytes(8))
 
 
 def test_a_message_whose_raw_inputs_do_not_end_it_is_parsed_as_ever() -> None:
@@ -723,9 +763,12 @@ def test_requests_that_depend_on_more_than_their_bytes_are_not_kept(kind: str) -
     assert len(layouts.store) == 0
 
 
-def test_headers_are_looked_for_at_a_few_lengths() -> None:
+def test_headers_are_looked_for_at_the_lengths_found_last() -> None:
     layouts = RequestLayouts()
-    for n in range(RequestLayouts.LENGTHS + 2):
-        data = _message([bytes(8)], id="x" * (n + 1)).SerializeToString()
-        _parse_and_decode(layouts, data)
-    assert len(layouts.store) == RequestLayouts.LENGTHS
+    steady = _message([bytes(8)], id="steady").SerializeToString()
+    for n in range(3 * RequestLayouts.LENGTHS):  # one-off headers of new lengths...
+        _parse_and_decode(layouts, _message([bytes(8)], id="x" * (10 + n)).SerializeToString())
+        wire, _ = _parse_and_decode(layouts, steady)  # ... and a steady client's
+        assert (wire.layout is not None) == (n > 0)
+    old = _message([bytes(8)], id="x" * 10).SerializeToString()  # kept, length dropped
+    assert layouts.parse(old).layout is None

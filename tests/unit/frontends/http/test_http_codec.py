@@ -369,3 +369,11 @@ def test_headers_that_never_repeat_rest_the_store() -> None:
     body, n = _binary({"id": "new", "inputs": [SPEC]}, bytes(8))
     decode_with(layouts, body, n)
     assert len(layouts) == 1
+
+
+def test_long_headers_are_not_kept() -> None:
+    layouts = HeaderLayouts()
+    body, n = _binary({"id": "x" * HeaderLayouts.MAX_HEADER_BYTES, "inputs": [SPEC]}, bytes(8))
+    for _ in range(2):
+        assert decode_with(layouts, body, n).request.layout is None
+    assert len(layouts) == 0

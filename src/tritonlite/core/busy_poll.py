@@ -27,11 +27,13 @@ What it may hold up, and what not:
 
 What it costs is CPU while the server is otherwise idle: at most a window after each
 moment the last request in flight is answered, and only while it pays. Like Linux's
-haltpoll governor it backs off: when a poll runs out before the next request comes, the
-next 8 idle periods are not polled for, then one is tried again (16, 32, up to 64 after
-further misses; a hit resets this). A client slower than the window (the video stream's)
-or one that stopped costs about one window in 65 idle periods. ``--busy-poll-us 0`` turns
-it off.
+haltpoll governor it backs off: when two polls in a row run out before the next request
+comes, the next 8 idle periods are not polled for, then one is tried again (16, 32, up to
+64 after further misses; a hit resets this). One miss after a hit is forgiven: a client
+that is fast but now and then late (a pause of its own) would otherwise pay the wake-up
+on its next 8 requests too, which made up its p99. A client slower than the window (the
+video stream's) or one that stopped costs about one window in 65 idle periods.
+``--busy-poll-us 0`` turns it off.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class BusyPoll:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._backoff = 0  # idle periods to skip after the next miss (0: polling pays)
         self._skip = 0  # idle periods left to skip
+        self._missed = False  # the last poll ran out
 
     @property
     def polling(self) -> bool:
@@ -88,10 +91,13 @@ class BusyPoll:
         if not self._idle():  # a request came: polling paid
             self._polling = False
             self._backoff = 0
-        elif time.perf_counter() >= self._until:  # nobody came: back off
+            self._missed = False
+        elif time.perf_counter() >= self._until:  # nobody came
             self._polling = False
-            self._backoff = min(max(2 * self._backoff, FIRST_BACKOFF), MAX_BACKOFF)
-            self._skip = self._backoff
+            if self._missed:  # twice in a row: back off
+                self._backoff = min(max(2 * self._backoff, FIRST_BACKOFF), MAX_BACKOFF)
+                self._skip = self._backoff
+            self._missed = True
         else:
             assert self._loop is not None
             self._loop.call_soon(self._step)

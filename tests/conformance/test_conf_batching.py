@@ -86,6 +86,25 @@ def test_concurrent_requests_share_an_execute(server) -> None:
     assert max(int(b["batch_size"]) for b in model_stats["batch_stats"]) > 1
 
 
+def test_a_queue_delay_under_a_millisecond_is_waited(
+        client: grpcclient.InferenceServerClient) -> None:
+    """A lone request waits the whole ``max_queue_delay_microseconds`` (400 us) for others
+    to batch with, as Triton times it: the event loops' own timers count milliseconds,
+    and tritonlite's batcher once sent such a request after ~40 us."""
+    def queue() -> tuple[int, int]:
+        inference = stats(client, "batch_short_delay")["inference_stats"]["queue"]
+        return int(inference.get("count", 0)), int(inference.get("ns", 0))
+
+    count, ns = queue()
+    for value in (1.0, 2.0, 3.0):
+        data = np.full((1, 3), value, dtype=np.float32)
+        result = client.infer("batch_short_delay", [make_input("INPUT", data)])
+        assert result.as_numpy("OUTPUT").tolist() == (data * 2).tolist()
+    count2, ns2 = queue()
+    assert count2 - count == 3
+    assert (ns2 - ns) / 3 >= 400_000
+
+
 def test_batch_sizes_add_up_to_the_preferred_size(server) -> None:
     # Two requests of batch 4 reach the preferred size 8 (filled in from max_batch_size)
     # long before the 0.5 s queue delay: one execute with both.

@@ -6,7 +6,6 @@ Schedulers run on the event loop thread only, so they need no locks. Time comes 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +14,7 @@ from typing import Protocol
 from tritonlite.core.errors import ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ModelInstance
 from tritonlite.core.types import InferenceResponse, ScheduledRequest
+from tritonlite.scheduling import timers
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,14 @@ class Clock(Protocol):
 
 
 class LoopClock:
-    """The real clock: monotonic nanoseconds and the running event loop's timers."""
+    """The real clock: monotonic nanoseconds and timers on the running event loop, short
+    ones to the microsecond (``scheduling.timers``: the loop's own count milliseconds)."""
 
     def now_ns(self) -> int:
         return time.monotonic_ns()
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> TimerHandle:
-        return asyncio.get_running_loop().call_later(delay_s, fn)
+        return timers.call_later(delay_s, fn)
 
 
 class Scheduler(Protocol):

@@ -232,6 +232,7 @@ class DynamicBatcher:
         return None
 
     def _dispatch(self, inst: ModelInstance, jobs: list[ScheduledRequest], now: int) -> None:
+        now = self.clock.now_ns()  # the time it really leaves (``now`` may be a timer's due)
         for job in jobs:
             job.queue_ns = max(0, now - job.enqueue_ns)
             self._running[id(job)] = inst

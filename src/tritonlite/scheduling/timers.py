@@ -100,10 +100,10 @@ class _Handle:
 
 class _TimerFd:
     """The precise timers of one event loop: a heap of [when_ns, seq, fn], and a timerfd
-    armed for its head."""
+    kept armed for the earliest timer not cancelled. It holds no reference to its loop
+    (the per-loop registry is weak), and its fd is closed when the loop is collected."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, native: _Native) -> None:
-        self._loop = loop
         self._native = native
         self._fd = native.create()
         self._heap: list[list[Any]] = []
@@ -113,32 +113,44 @@ class _TimerFd:
         weakref.finalize(loop, os.close, self._fd)
 
     def call_at(self, when_ns: int, fn: Callable[[], None]) -> _Handle:
-        entry = [when_ns, next(self._seq), fn]
+        when_ns = max(1, when_ns)  # 0 would disarm the fd
+        entry: list[Any] = [when_ns, next(self._seq), fn]
         heapq.heappush(self._heap, entry)
         if self._armed == 0 or when_ns < self._armed:
             self._arm(when_ns)
         return _Handle(entry)
 
     def _arm(self, when_ns: int) -> None:
-        self._armed = max(1, when_ns)  # 0 would disarm the fd
-        self._native.arm(self._fd, self._armed)
+        self._native.arm(self._fd, when_ns)
+        self._armed = when_ns
 
     def _fired(self) -> None:
         with contextlib.suppress(BlockingIOError):
             os.read(self._fd, 8)
         self._armed = 0
         heap = self._heap
-        now = time.monotonic_ns()
-        while heap and (heap[0][2] is None or heap[0][0] <= now):
-            fn = heapq.heappop(heap)[2]
-            if fn is None:
-                continue
-            try:
-                fn()
-            except Exception as exc:  # as the loop reports a failing callback
-                self._loop.call_exception_handler(
-                    {"message": "Exception in a scheduler timer callback", "exception": exc})
-        if heap and self._armed == 0:
+        try:
+            now = time.monotonic_ns()
+            while heap and (heap[0][2] is None or heap[0][0] <= now):
+                fn = heapq.heappop(heap)[2]
+                if fn is None:
+                    continue
+                try:
+                    fn()
+                except Exception as exc:  # as the loop reports a failing callback
+                    asyncio.get_running_loop().call_exception_handler(
+                        {"message": "Exception in a scheduler timer callback",
+                         "exception": exc})
+        finally:
+            self._rearm()
+
+    def _rearm(self) -> None:
+        """Arm the fd for the earliest live timer (a callback may have armed it for a
+        later one it added, while an earlier one waits)."""
+        heap = self._heap
+        while heap and heap[0][2] is None:
+            heapq.heappop(heap)
+        if heap and heap[0][0] != self._armed:
             self._arm(heap[0][0])
 
 

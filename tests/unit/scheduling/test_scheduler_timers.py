@@ -9,6 +9,8 @@ must never run early); how late it may run depends on the machine.
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -32,6 +34,7 @@ def run_on(kind: str, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 LOOPS = pytest.mark.parametrize("kind", ["uvloop", "asyncio"])
 
 
+@needs_timerfd
 @LOOPS
 def test_a_short_timer_never_runs_early(kind: str) -> None:
     async def main() -> None:
@@ -52,18 +55,43 @@ def test_timers_run_in_time_order_and_cancel(kind: str) -> None:
         loop = asyncio.get_running_loop()
         ran: list[str] = []
         done = loop.create_future()
-        timers.call_later(0.003, lambda: ran.append("c"))
-        timers.call_later(0.001, lambda: ran.append("a"))
-        cancelled = timers.call_later(0.002, lambda: ran.append("never"))
-        timers.call_later(0.002, lambda: ran.append("b"))
+        timers.call_later(0.030, lambda: ran.append("c"))
+        timers.call_later(0.005, lambda: ran.append("a"))
+        cancelled = timers.call_later(0.015, lambda: ran.append("never"))
+        timers.call_later(0.020, lambda: ran.append("b"))
         # A timer armed from a timer's callback, earlier than the ones pending.
-        timers.call_later(0.0015, lambda: timers.call_later(0.0001, lambda: ran.append("a2")))
-        timers.call_later(0.004, lambda: done.set_result(None))
+        timers.call_later(0.010, lambda: timers.call_later(0.001, lambda: ran.append("a2")))
+        timers.call_later(0.040, lambda: done.set_result(None))
         cancelled.cancel()
         await asyncio.wait_for(done, 5)
         assert ran == ["a", "a2", "b", "c"]
 
     run_on(kind, main)
+
+
+@needs_timerfd
+def test_the_fd_stays_armed_for_the_earliest_timer() -> None:
+    """A callback that adds a later timer must not leave an earlier one waiting for it."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        fd = None
+
+        def first() -> None:
+            nonlocal fd
+            fd = timers._TIMERS[loop]
+            timers.call_later(0.040, lambda: done.set_result(None))  # later than "second"
+
+        timers.call_later(0.001, first)
+        second = timers.call_later(0.003, lambda: None)
+        await asyncio.sleep(0.002)
+        while fd is None:  # "first" has run (the loop may be late)
+            await asyncio.sleep(0.001)
+        assert fd._armed == min(e[0] for e in fd._heap if e[2] is not None)
+        second.cancel()
+        await asyncio.wait_for(done, 5)
+
+    run_on("uvloop", main)
 
 
 @needs_timerfd
@@ -100,16 +128,29 @@ def test_long_delays_and_platforms_without_timerfd_use_the_loops_timers(
 
 
 @needs_timerfd
-def test_one_timer_fd_per_loop() -> None:
-    seen: list[object] = []
+def test_a_closed_loop_and_its_fd_are_let_go() -> None:
+    fds: list[int] = []
 
     async def main() -> None:
         done = asyncio.get_running_loop().create_future()
         timers.call_later(0.0002, lambda: None)
         timers.call_later(0.0003, lambda: done.set_result(None))
         await done
-        seen.append(timers._TIMERS[asyncio.get_running_loop()])
+        fds.append(timers._TIMERS[asyncio.get_running_loop()]._fd)
 
-    run_on("uvloop", main)
-    run_on("uvloop", main)
-    assert len(seen) == 2 and seen[0] is not seen[1]
+    for _ in range(3):
+        run_on("uvloop", main)
+    assert len(set(fds)) <= 3
+    gc.collect()
+    assert not any(fd in fds for fd in _open_timer_fds())
+
+
+def _open_timer_fds() -> list[int]:
+    out = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if "timerfd" in os.readlink(f"/proc/self/fd/{name}"):
+                out.append(int(name))
+        except OSError:
+            pass
+    return out

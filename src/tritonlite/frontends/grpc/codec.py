@@ -220,39 +220,51 @@ def _raw_only(message: service_pb2.ModelInferRequest, raws: int) -> bool:
 def _split_tail(data: bytes | memoryview) -> tuple[bytes, list[memoryview]] | None:
     """(the message's bytes before its raw inputs, the raw inputs as views) when the raw
     inputs end the message, as protobuf writes it (fields in number order); else None."""
+    fields = _raw_input_fields(data)
+    if not fields:
+        return None
+    first_raw = fields[0][0]
+    if fields[-1][2] != len(data) or any(
+            start != prev_end for (start, _, _), (_, _, prev_end) in zip(
+                fields[1:], fields, strict=False)):
+        return None  # another field after (or between) the raw inputs
     view = memoryview(data)
-    raws: list[memoryview] = []
-    pos, end, first_raw = 0, len(data), -1
+    return bytes(view[:first_raw]), [view[at:end] for _, at, end in fields]
+
+
+def _raw_input_fields(data: bytes | memoryview) -> list[tuple[int, int, int]] | None:
+    """Each ``raw_input_contents`` field of a message: (field start, payload start,
+    payload end); None for a message this walk cannot follow (protobuf decides)."""
+    out = []
+    pos, end = 0, len(data)
     try:
         while pos < end:
             field_start = pos
             key, pos = _read_varint(data, pos)
             if key == _RAW_INPUT_KEY:
                 n, pos = _read_varint(data, pos)
-                if first_raw < 0:
-                    first_raw = field_start
-                raws.append(view[pos : pos + n])
+                out.append((field_start, pos, pos + n))
                 pos += n
-                continue
-            if first_raw >= 0:  # a field after the raw inputs
-                return None
-            wire_type = key & 7
-            if wire_type == 2:
-                n, pos = _read_varint(data, pos)
-                pos += n
-            elif wire_type == 0:
-                _, pos = _read_varint(data, pos)
-            elif wire_type == 1:
-                pos += 8
-            elif wire_type == 5:
-                pos += 4
             else:
-                return None
+                pos = _skip_field(data, pos, key & 7)
     except IndexError:
         return None
-    if pos != end or first_raw < 0:
-        return None
-    return bytes(view[:first_raw]), raws
+    return out if pos == end else None
+
+
+def _skip_field(data: bytes | memoryview, pos: int, wire_type: int) -> int:
+    """The position after a field's value of ``wire_type`` starting at ``pos``.
+    IndexError for a wire type this walk does not take (groups: protobuf decides)."""
+    if wire_type == 2:
+        n, pos = _read_varint(data, pos)
+        return pos + n
+    if wire_type == 0:
+        return _read_varint(data, pos)[1]
+    if wire_type == 1:
+        return pos + 8
+    if wire_type == 5:
+        return pos + 4
+    raise IndexError(f"wire type {wire_type}")
 
 
 def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
@@ -286,39 +298,20 @@ def _split_raw_inputs(
 ) -> tuple[bytes | memoryview, list[memoryview]] | None:
     """(message bytes without field 7, field 7 payloads as views), or None to let protobuf
     handle (and report) anything unusual."""
+    fields = _raw_input_fields(data)
+    if fields is None:
+        return None
     view = memoryview(data)
-    raws: list[memoryview] = []
     kept: list[memoryview] = []
-    pos, end, kept_from = 0, len(data), 0
-    try:
-        while pos < end:
-            field_start = pos
-            key, pos = _read_varint(data, pos)
-            wire_type = key & 7
-            if wire_type == 2:
-                n, pos = _read_varint(data, pos)
-                if key >> 3 == _RAW_INPUT_FIELD:
-                    raws.append(view[pos : pos + n])
-                    if field_start > kept_from:
-                        kept.append(view[kept_from:field_start])
-                    kept_from = pos + n
-                pos += n
-            elif wire_type == 0:
-                _, pos = _read_varint(data, pos)
-            elif wire_type == 1:
-                pos += 8
-            elif wire_type == 5:
-                pos += 4
-            else:
-                return None
-    except IndexError:
-        return None
-    if pos != end:
-        return None
-    if kept_from < end:
-        kept.append(view[kept_from:end])
+    kept_from = 0
+    for start, _, end in fields:
+        if start > kept_from:
+            kept.append(view[kept_from:start])
+        kept_from = end
+    if kept_from < len(data):
+        kept.append(view[kept_from:])
     rest: bytes | memoryview = kept[0] if len(kept) == 1 else b"".join(kept)
-    return rest, raws
+    return rest, [view[at:end] for _, at, end in fields]
 
 
 # ------------------------------------------------------------------------------ decode

@@ -6,8 +6,8 @@ sequence id is accepted whatever the CORRID control's type, as Triton 2.51 accep
 (the sequence batcher gives numeric CORRID controls a stable hash of the string).
 Pure: no I/O, no scheduling.
 
-A frontend that can tell two requests' layouts apart for free (the HTTP frontend: the
-same JSON header bytes) names the layout in ``InferenceRequest.layout``; a
+A frontend that can tell two requests' layouts apart for free (the same header bytes,
+``frontends.common.layouts``) names the layout in ``InferenceRequest.layout``; a
 :class:`ValidationMemo` then validates each layout once per model version.
 """
 

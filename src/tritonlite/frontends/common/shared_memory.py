@@ -10,6 +10,7 @@ write_outputs``) and the encoders send only its name, datatype and shape.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tritonlite.core.errors import not_found
@@ -22,7 +23,13 @@ from tritonlite.core.shared_memory import (
 )
 from tritonlite.core.types import ParamValue
 
-__all__ = ["SharedMemoryRef", "in_shared_memory", "input_view", "output_parameters"]
+__all__ = [
+    "SharedMemoryRef",
+    "in_shared_memory",
+    "input_view",
+    "names_shared_memory",
+    "output_parameters",
+]
 
 
 @dataclass(slots=True, frozen=True)
@@ -52,3 +59,10 @@ def output_parameters(
     parameters that tell the core where to write it."""
     _view(registry, ref).release()
     return {SHM_REGION: ref.region, SHM_OFFSET: ref.offset, SHM_BYTE_SIZE: ref.byte_size}
+
+
+def names_shared_memory(parameter_names: Iterable[str]) -> bool:
+    """Whether a tensor's parameters say anything of shared memory (a region, an offset
+    or a byte size): such a request depends on the regions registered when it comes, not
+    only on its bytes (``common.layouts`` keeps no header of one)."""
+    return any(name.startswith("shared_memory_") for name in parameter_names)

@@ -45,6 +45,7 @@ from tritonlite.frontends.common.shared_memory import (
     SharedMemoryRef,
     in_shared_memory,
     input_view,
+    names_shared_memory,
     output_parameters,
 )
 from tritonlite.frontends.common.tensors import (
@@ -133,7 +134,9 @@ class GrpcLayout:
 
     def raws(self, data: bytes | memoryview) -> list[memoryview] | None:
         """The raw inputs after this header in ``data`` (which starts with it): one per
-        input, and nothing else; None if that is not what follows."""
+        input, and nothing else; None if that is not what follows. Its own walk, not
+        :func:`_raw_input_fields`: this runs per request, and a tag compared as one byte
+        costs about 1 us less per call than the general walk (in-process, small gRPC)."""
         view = memoryview(data)
         pos, end = self.length, len(data)
         out = []
@@ -212,24 +215,29 @@ def _raw_only(message: service_pb2.ModelInferRequest, raws: int) -> bool:
     if len(message.inputs) != raws:
         return False
     for io in message.inputs:
-        if io.HasField("contents") or any(k.startswith("shared_memory_") for k in io.parameters):
+        if io.HasField("contents") or names_shared_memory(io.parameters):
             return False
-    return not any(k.startswith("shared_memory_") for o in message.outputs for k in o.parameters)
+    return not any(names_shared_memory(o.parameters) for o in message.outputs)
 
 
 def _split_tail(data: bytes | memoryview) -> tuple[bytes, list[memoryview]] | None:
     """(the message's bytes before its raw inputs, the raw inputs as views) when the raw
     inputs end the message, as protobuf writes it (fields in number order); else None."""
     fields = _raw_input_fields(data)
-    if not fields:
-        return None
-    first_raw = fields[0][0]
-    if fields[-1][2] != len(data) or any(
-            start != prev_end for (start, _, _), (_, _, prev_end) in zip(
-                fields[1:], fields, strict=False)):
-        return None  # another field after (or between) the raw inputs
+    if not fields or not _back_to_back(fields, fields[0][0], len(data)):
+        return None  # no raw inputs, or another field after (or between) them
     view = memoryview(data)
-    return bytes(view[:first_raw]), [view[at:end] for _, at, end in fields]
+    return bytes(view[:fields[0][0]]), [view[at:end] for _, at, end in fields]
+
+
+def _back_to_back(fields: list[tuple[int, int, int]], start: int, end: int) -> bool:
+    """Whether ``fields`` (see :func:`_raw_input_fields`) fill ``start``-``end`` exactly,
+    one after the other."""
+    for field_start, _, field_end in fields:
+        if field_start != start:
+            return False
+        start = field_end
+    return start == end
 
 
 def _raw_input_fields(data: bytes | memoryview) -> list[tuple[int, int, int]] | None:

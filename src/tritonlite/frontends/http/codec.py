@@ -29,6 +29,7 @@ from tritonlite.frontends.common.shared_memory import (
     SharedMemoryRef,
     in_shared_memory,
     input_view,
+    names_shared_memory,
     output_parameters,
 )
 from tritonlite.frontends.common.tensors import DATATYPES, InputSet, InvalidDatatype
@@ -185,13 +186,12 @@ def _bytes_only(document: Any) -> bool:
     binary and nothing names shared memory (whose regions come and go)."""
     for io in document["inputs"]:
         params = io.get("parameters")
-        if type(params) is not dict or "binary_data_size" not in params:
-            return False
-        if any(k.startswith("shared_memory_") for k in params):
+        if (type(params) is not dict or "binary_data_size" not in params
+                or names_shared_memory(params)):
             return False
     for io in document.get("outputs", ()):
         params = io.get("parameters")
-        if type(params) is dict and any(k.startswith("shared_memory_") for k in params):
+        if type(params) is dict and names_shared_memory(params):
             return False
     return True
 

@@ -26,10 +26,15 @@ class FakeTimer:
 class FakeClock:
     def __init__(self) -> None:
         self.now = 0
+        self.lag = 0  # what arrival_ns() takes off now (the loop's wait for a CPU)
         self.timers: list[FakeTimer] = []
 
     def now_ns(self) -> int:
         return self.now
+
+    def arrival_ns(self) -> int:
+        lag, self.lag = self.lag, 0  # as the real one: once per run
+        return self.now - lag
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> FakeTimer:
         t = FakeTimer(self, self.now + int(delay_s * 1e9), fn)

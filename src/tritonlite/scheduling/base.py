@@ -15,6 +15,7 @@ from tritonlite.core.errors import ErrorKind, InferenceServerError
 from tritonlite.core.interfaces import ModelInstance
 from tritonlite.core.types import InferenceResponse, ScheduledRequest
 from tritonlite.scheduling import timers
+from tritonlite.scheduling.wake_lag import wake_lag_ns
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,12 @@ class TimerHandle(Protocol):
 
 class Clock(Protocol):
     def now_ns(self) -> int: ...
+
+    def arrival_ns(self) -> int:
+        """When what the loop is reading now arrived, as best known: ``now_ns`` less the
+        time the loop waited for a CPU before this run (``wake_lag``)."""
+        ...
+
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> TimerHandle: ...
 
 
@@ -34,6 +41,9 @@ class LoopClock:
 
     def now_ns(self) -> int:
         return time.monotonic_ns()
+
+    def arrival_ns(self) -> int:
+        return time.monotonic_ns() - wake_lag_ns()
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> TimerHandle:
         return timers.call_later(delay_s, fn)

@@ -157,7 +157,7 @@ class DynamicBatcher:
                 ErrorKind.UNAVAILABLE,
                 f"{request_prefix(job.request.id)}Server is stopping, "
                 "scheduler for model has stopped accepting new inference requests")
-        self.queue.push(job, self.clock.now_ns(), self.shapes.key(job.inputs))
+        self.queue.push(job, self.clock.arrival_ns(), self.shapes.key(job.inputs))
         self._schedule()
 
     def cancel(self, job: ScheduledRequest) -> None:

@@ -75,6 +75,24 @@ def test_delay_expiry_sends_what_is_there() -> None:
     assert ids(inst.running) == ["a", "b"]
 
 
+def test_delay_counts_from_arrival_when_the_loop_read_late() -> None:
+    """A request read after the loop waited for a CPU (a worker had it) waited that long
+    already: its delay counts from arrival, not from the read (``wake_lag``)."""
+    b, (inst,), clock = make("max_queue_delay_microseconds: 100000")
+    b.enqueue(rq("blocker"))
+    clock.advance(0.2)
+    assert ids(inst.running) == ["blocker"]
+    clock.lag = 70_000_000  # read 70 ms after it arrived
+    b.enqueue(rq("a"))
+    b.enqueue(rq("b"))  # same run: read as it arrives
+    inst.finish()
+    assert inst.running is None
+    clock.advance(0.029)
+    assert inst.running is None
+    clock.advance(0.002)  # "a" arrived 101 ms ago; without the lag it would wait 69 ms more
+    assert ids(inst.running) == ["a", "b"]
+
+
 def test_largest_reachable_preferred_size_goes_first() -> None:
     b, (inst,), clock = make("preferred_batch_size: [2, 4] max_queue_delay_microseconds: 100000",
                              mbs=8)

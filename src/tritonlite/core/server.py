@@ -196,25 +196,33 @@ class InferenceServer:
                 first = False
                 if stats.observer is not None:  # latency summaries/histograms are on
                     stats.record_first_response(time.monotonic_ns() - start)
-            if resp.final:
+            if not resp.final:
+                sink(resp)
+                return
+            now = time.monotonic_ns()
+            # The job's sink closures refer back to the job: break that cycle, so the
+            # request and its response are freed when the frontend drops them (a large
+            # output borrowed from a worker's ring goes back at once).
+            job.sink = _discard
+            job.requeue = None
+            try:
+                # The answer goes out first: a client sending one request at a time
+                # waits for it, not for the bookkeeping below (nothing can read the
+                # statistics before this callback returns: they are the loop's).
+                sink(resp)
+            finally:
                 self._inflight -= 1
                 if self._inflight == 0:
                     self._idle.set()
                     if self._busy_poll is not None:
                         self._busy_poll.start()
                 stats.pending -= 1
-                now = time.monotonic_ns()
                 if resp.error is None or resp.error_is_response:
-                    stats.record_success(now - start, job.queue_ns, job.compute_ns, job.batch_size)
+                    stats.record_success(now - start, job.queue_ns, job.compute_ns,
+                                         job.batch_size)
                 else:
                     reason = "CANCELED" if resp.error.kind is ErrorKind.CANCELLED else "BACKEND"
                     stats.record_failure(now - start, reason)
-                # The job's sink closures refer back to the job: break that cycle, so the
-                # request and its response are freed when the frontend drops them (a
-                # large output borrowed from a worker's ring goes back at once).
-                job.sink = _discard
-                job.requeue = None
-            sink(resp)
 
         job.sink = record
         if classes:

@@ -319,7 +319,7 @@ class Stream:
             block = _RESPONSE_HEADERS + _trailer_block(code, message)
             conn._out.append(_frame(HEADERS, END_HEADERS | END_STREAM, self.id, block))
             conn._closed(self)
-            conn._schedule_flush()
+            conn._flush_after_call()
             return
         self._trailers = _frame(HEADERS, END_HEADERS | END_STREAM, self.id,
                                 _trailer_block(code, message))
@@ -327,7 +327,7 @@ class Stream:
             conn._out.append(self._trailers)
             self._trailers = None
             conn._closed(self)
-        conn._schedule_flush()
+        conn._flush_after_call()
 
     def reset(self, error: int = CANCEL) -> None:
         """Abort the stream (RST_STREAM); nothing more is sent on it."""
@@ -491,6 +491,16 @@ class Connection(asyncio.Protocol):
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
+
+    def _flush_after_call(self) -> None:
+        """A call ended: write at once when no other call is open on this connection (no
+        other answer can join this write before the loop's turn ends, and the client is
+        waiting for this one; A/B: small gRPC c1 and the video frames unary 1.03x),
+        else at the end of the turn, with the answers of the others."""
+        if self._streams:
+            self._schedule_flush()
+        else:
+            self._flush()
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -569,3 +569,39 @@ def test_message_parts_are_counted_in_bytes() -> None:
     data = asyncio.run(run())
     body = np.arange(8, dtype=np.float32).tobytes()
     assert grpc_message(b"head" + body) in data
+
+
+def test_the_last_open_call_is_written_when_it_ends_the_others_at_the_turns_end() -> None:
+    """A call that ends with no other call open on its connection is written at once (its
+    client waits for it, and no other answer can join the write); while others are open,
+    answers are gathered into one write at the end of the loop's turn."""
+
+    class Sink:
+        def __init__(self) -> None:
+            self.writes = 0
+
+        def write(self, data: bytes) -> None:
+            self.writes += 1
+
+        def writelines(self, lines: list[bytes]) -> None:
+            self.writes += 1
+
+    async def run() -> list[int]:
+        conn = http2.Connection(lambda stream: None)
+        sink = Sink()
+        conn.connection_made(sink)  # type: ignore[arg-type]
+        conn.send_window = 1 << 20
+        streams = [http2.Stream(conn, i, "/x", (), None, b"", 1 << 20) for i in (1, 3)]
+        for s in streams:
+            conn._streams[s.id] = s
+        seen = [sink.writes]  # the connection's SETTINGS
+        for s in streams:
+            s.send_message(b"answer")
+            s.finish()
+            seen.append(sink.writes)
+        await asyncio.sleep(0)  # the turn ends
+        seen.append(sink.writes)
+        return seen
+
+    # Call 1 ends with call 3 open: held. Call 3 is the last: both go in one write now.
+    assert asyncio.run(run()) == [1, 1, 2, 2]

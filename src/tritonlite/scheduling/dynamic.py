@@ -157,7 +157,8 @@ class DynamicBatcher:
                 ErrorKind.UNAVAILABLE,
                 f"{request_prefix(job.request.id)}Server is stopping, "
                 "scheduler for model has stopped accepting new inference requests")
-        self.queue.push(job, self.clock.arrival_ns(), self.shapes.key(job.inputs))
+        clock = self.clock
+        self.queue.push(job, clock.arrival_ns(), self.shapes.key(job.inputs), clock.now_ns())
         self._schedule()
 
     def cancel(self, job: ScheduledRequest) -> None:

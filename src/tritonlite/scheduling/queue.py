@@ -108,8 +108,11 @@ class PriorityQueue:
     def __len__(self) -> int:
         return self._size
 
-    def push(self, job: ScheduledRequest, arrival_ns: int, shape_key: Hashable = None) -> None:
-        """Queue ``job`` or raise UNAVAILABLE when its level is full."""
+    def push(self, job: ScheduledRequest, arrival_ns: int, shape_key: Hashable = None,
+             now_ns: int | None = None) -> None:
+        """Queue ``job`` or raise UNAVAILABLE when its level is full. ``arrival_ns`` is
+        when it arrived (its queue delay counts from then); its timeout counts from
+        ``now_ns`` (default: ``arrival_ns``), as Triton's counts from its enqueue."""
         n = self.level_of(job.request.priority)
         level = self.levels.get(n)
         if level is None:
@@ -120,7 +123,8 @@ class PriorityQueue:
             raise InferenceServerError(
                 ErrorKind.UNAVAILABLE,
                 f"{request_prefix(job.request.id)}{QUEUE_FULL}")
-        deadline = policy.deadline_ns(arrival_ns, job.request.timeout_us)
+        deadline = policy.deadline_ns(arrival_ns if now_ns is None else now_ns,
+                                      job.request.timeout_us)
         level.waiting.append(Entry(job, arrival_ns, deadline, shape_key))
         self._size += 1
 

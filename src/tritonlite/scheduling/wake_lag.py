@@ -18,9 +18,16 @@ look, the run delay since then is the wait before the current run: the loop beca
 runnable when its first event came (a request, a worker's answer), that long ago. A
 request read in that run arrived then or later, so for the first one looked at the lag
 is its wait exactly when it was that first event, and at most its wait plus the lag
-otherwise. With no new run (the loop never slept: the same run goes on, and what it
-reads now arrived just now) or several (which wait was the last is unknown) the lag is
-0: arrival is when the request is read. Where the file does not exist it is always 0.
+otherwise. With no new run (the same run goes on: what it reads now may have arrived
+just now) or several (sleeps, preemptions, waits for the GIL: which wait was the last is
+unknown) the lag is 0: arrival is when the request is read. Where the file does not
+exist it is always 0.
+
+The first look in a run takes the lag: a request that a batcher gets from inside the
+server first in that run (an ensemble's next step, a sequence's backlog) takes it, and
+a request read from a client later in the same run counts from its read, as before.
+Only the queue delay uses it; a queue policy's timeout counts from the enqueue, as
+Triton's does.
 """
 
 from __future__ import annotations

@@ -246,6 +246,22 @@ def test_timeout_reject() -> None:
     assert inst.running is None
 
 
+def test_a_late_read_does_not_shorten_a_timeout() -> None:
+    """The queue delay counts from arrival (the loop's wait for a CPU taken off), a
+    timeout from the enqueue, as Triton's does."""
+    got: list[InferenceResponse] = []
+    b, _, clock = make(
+        "default_queue_policy { timeout_action: REJECT default_timeout_microseconds: 100000 }",
+        mbs=1)
+    b.enqueue(rq("running"))
+    clock.lag = 150_000_000  # read 150 ms after it arrived: more than its timeout
+    b.enqueue(rq("late", got))
+    clock.advance(0.099)
+    assert got == []
+    clock.advance(0.002)
+    assert [r.id for r in got] == ["late"]
+
+
 def test_request_timeout_needs_a_default_timeout() -> None:
     got: list[InferenceResponse] = []
     b, (inst,), clock = make("default_queue_policy { allow_timeout_override: true }", mbs=1)

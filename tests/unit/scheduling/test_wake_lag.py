@@ -46,18 +46,25 @@ def test_without_schedstat_there_is_no_lag(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not os.path.exists("/proc/thread-self/schedstat"),
                     reason="Linux schedstat only")
-def test_the_real_file_is_read_per_thread() -> None:
-    """Linux's file parses, and a look right after another in the same run gives 0 (two
-    looks in a row can straddle a preemption, so a few tries)."""
+def test_the_real_file_is_the_calling_threads() -> None:
+    """Linux's file parses, it is the thread's own (its run count is the one in
+    /proc/self/task/<tid>), and a look right after another in the same run gives 0
+    (two looks in a row can straddle a preemption: a few tries)."""
     got: list[int] = []
+    same: list[bool] = []
 
     def look() -> None:
+        own = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+        lag = WakeLag()
         for _ in range(20):
-            wake_lag_ns()
-            got.append(wake_lag_ns())
+            lag.lag_ns()
+            runs = int(open(own).read().split()[2])  # noqa: SIM115
+            same.append(runs == lag._runs)
+            got.append(lag.lag_ns())
 
     t = threading.Thread(target=look)
     t.start()
     t.join()
     assert min(got) == 0 and all(v >= 0 for v in got)
-    assert WakeLag()._fd >= 0
+    assert any(same)
+    assert wake_lag_ns() >= 0  # the per-thread one of this thread

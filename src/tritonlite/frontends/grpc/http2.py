@@ -418,6 +418,7 @@ class Connection(asyncio.Protocol):
         self._last_id = 0
         self._out: list[Any] = []
         self._flush_scheduled = False
+        self._reading = False  # in data_received: it writes what its frames produced
         self._recv_unacked = 0
         self.send_window = DEFAULT_WINDOW
         self.peer_initial_window = DEFAULT_WINDOW
@@ -496,8 +497,10 @@ class Connection(asyncio.Protocol):
         """A call ended: write at once when no other call is open on this connection (no
         other answer can join this write before the loop's turn ends, and the client is
         waiting for this one; A/B: small gRPC c1 and the video frames unary 1.03x),
-        else at the end of the turn, with the answers of the others."""
-        if self._streams:
+        else at the end of the turn, with the answers of the others. A call answered
+        while its connection's input is being read (a refusal, a cache hit) waits for
+        the end of that read: the calls behind it in the same read are not open yet."""
+        if self._streams or self._reading:
             self._schedule_flush()
         else:
             self._flush()
@@ -588,6 +591,7 @@ class Connection(asyncio.Protocol):
                 return
             data = b"".join(chunks)
             chunks.clear()
+        self._reading = True
         try:
             pos = self._frames(data)
         except ProtocolFailure as exc:
@@ -597,6 +601,8 @@ class Connection(asyncio.Protocol):
             logger.exception("error in a gRPC connection")
             self._fail(INTERNAL_ERROR, "internal error")
             return
+        finally:
+            self._reading = False
         if pos < len(data):
             rest = data[pos:] if pos else data
             chunks.append(rest)

@@ -605,3 +605,41 @@ def test_the_last_open_call_is_written_when_it_ends_the_others_at_the_turns_end(
 
     # Call 1 ends with call 3 open: held. Call 3 is the last: both go in one write now.
     assert asyncio.run(run()) == [1, 1, 2, 2]
+
+
+def test_calls_answered_while_their_read_is_parsed_go_in_one_write() -> None:
+    """Calls answered at once, while the read that carries them is parsed (a refusal, a
+    cache hit), are written together at the end of that read: the calls behind one in
+    the same read are not open yet, so "no other call open" does not hold there."""
+    from grpc import StatusCode
+
+    class Sink:
+        def __init__(self) -> None:
+            self.writes = 0
+
+        def write(self, data: bytes) -> None:
+            self.writes += 1
+
+        def writelines(self, lines: list[bytes]) -> None:
+            self.writes += 1
+
+    def refuse(stream: http2.Stream) -> None:
+        stream.finish(StatusCode.UNIMPLEMENTED, "no")
+
+    async def run() -> int:
+        conn = http2.Connection(refuse)
+        sink = Sink()
+        conn.connection_made(sink)  # type: ignore[arg-type]
+        settings = sink.writes
+        enc = hpack.Encoder()
+        read = http2.PREFACE + frame(SETTINGS, 0, 0)
+        for stream_id in (1, 3, 5):
+            block = enc.encode([(":method", "POST"), (":scheme", "http"),
+                                (":path", SERVICE + "ModelInfer"), (":authority", "x"),
+                                ("content-type", "application/grpc"), ("te", "trailers")])
+            read += frame(HEADERS, 0x4 | 0x1, stream_id, block)
+        conn.data_received(read)
+        await asyncio.sleep(0)
+        return sink.writes - settings
+
+    assert asyncio.run(run()) == 1  # three answers and the SETTINGS ack

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 from pathlib import Path
 
@@ -152,3 +153,46 @@ def test_uvicorn_http_shape(start_server) -> None:
         client.close()
     assert server.wait_for_log("Started HTTPService at 0.0.0.0:")
     assert "(uvicorn)" in server.log()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux CPU affinity")
+def test_a_server_on_one_cpu(tmp_path: Path) -> None:
+    """On one CPU the server holds what it writes to a worker until the end of the loop's
+    turn (instances._Outbox): concurrent calls, BLS and a decoupled stream all come
+    through exactly as on more CPUs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conformance_utils import launch
+
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})  # the server inherits it
+    try:
+        server = launch("tritonlite", MODELS, tmp_path / "logs", name="one-cpu")
+    finally:
+        os.sched_setaffinity(0, before)
+    try:
+        server.wait_until("ready")
+
+        def add(i: int) -> list[float]:
+            client = grpcclient.InferenceServerClient(server.grpc_url)
+            a = grpcclient.InferInput("INPUT0", [4], "FP32")
+            a.set_data_from_numpy(np.full(4, i, np.float32))
+            b = grpcclient.InferInput("INPUT1", [4], "FP32")
+            b.set_data_from_numpy(np.ones(4, np.float32))
+            return client.infer("add_sub", [a, b]).as_numpy("OUTPUT0").tolist()
+
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(add, range(64)))
+        assert got == [[i + 1.0] * 4 for i in range(64)]
+        assert bls(server, "async")[0].tolist() == [1, 2, 3, 4, 1, 3, 5, 7]
+        assert bls(server, "decoupled")[0].tolist() == [0, 1, 2]
+        results: queue.Queue = queue.Queue()
+        client = grpcclient.InferenceServerClient(server.grpc_url)
+        client.start_stream(callback=lambda result, error: results.put((result, error)))
+        i = grpcclient.InferInput("IN", [1], "INT32")
+        i.set_data_from_numpy(np.array([3], np.int32))
+        client.async_stream_infer("repeat", [i])
+        assert [int(results.get(timeout=30)[0].as_numpy("OUT")[0]) for _ in range(3)] == [0, 1, 2]
+        client.stop_stream()
+    finally:
+        server.stop()

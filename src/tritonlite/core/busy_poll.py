@@ -77,6 +77,7 @@ class BusyPoll:
             # Idle again while polling: a request came and went without being in flight
             # (a cache hit). The poll paid; extend it.
             self._backoff = 0
+            self._missed = False
             self._until = time.perf_counter() + self.window_s
             return
         if self._skip:

@@ -101,6 +101,21 @@ async def test_backs_off_while_polls_run_out_and_recovers_on_a_hit() -> None:
     assert MAX_BACKOFF >= 2 * FIRST_BACKOFF
 
 
+async def test_a_cache_hit_while_polling_counts_as_a_hit() -> None:
+    """A request answered while polling (a cache hit: never in flight) means the poll
+    paid, so a miss before it is not one of two misses in a row."""
+    poll = BusyPoll(1_000, lambda: True)
+    poll.start()
+    await _until_done(poll)  # ran out: one miss
+    poll.start()
+    assert poll.polling
+    poll.start()  # answered while polling
+    await _until_done(poll)  # then ran out
+    poll.start()
+    assert poll.polling  # not backed off
+    await _until_done(poll)
+
+
 async def test_a_new_loop_after_the_old_one_stopped_mid_poll() -> None:
     poll = BusyPoll(10_000_000, lambda: True)
 

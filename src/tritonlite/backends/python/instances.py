@@ -558,7 +558,13 @@ class PythonInstance:
             resp = InferenceResponse(r.model_name, self._version, r.id, outputs,
                                      dict(msg.parameters) if msg.parameters else {},
                                      None, msg.final)
-        job.sink(resp)
+        try:
+            job.sink(resp)
+        except Exception:
+            # A failing frontend must not take the rest of the read down with it: the
+            # other responses of the batch, and the instance going idle again.
+            log.exception("instance %s: delivering the response to request %r failed",
+                          self.name, r.id)
 
     def _on_batch_done(self, msg: ipc.BatchDoneMsg) -> None:
         entries = self._batches.pop(msg.batch_id, [])

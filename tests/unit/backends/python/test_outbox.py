@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -13,11 +14,23 @@ from tritonlite.backends.python import instances
 from tritonlite.backends.python.instances import _Outbox, on_one_cpu
 
 
-def _pair() -> tuple[socket.socket, socket.socket]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    return a, b
+@pytest.fixture
+def channel() -> Iterator[Callable[[bool], tuple[_Outbox, socket.socket]]]:
+    """Opens an outbox (``turn`` or not) on the running loop and the worker's end of its
+    socket; closes both after the test."""
+    opened: list[tuple[_Outbox, socket.socket]] = []
+
+    def open_box(turn: bool) -> tuple[_Outbox, socket.socket]:
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        opened.append((_Outbox(a, asyncio.get_running_loop(), turn=turn), b))
+        return opened[-1]
+
+    yield open_box
+    for box, peer in opened:
+        box.close()
+        peer.close()
 
 
 def _pending(sock: socket.socket) -> bytes:
@@ -27,39 +40,32 @@ def _pending(sock: socket.socket) -> bytes:
         return b""
 
 
-async def test_frames_go_at_once_by_default() -> None:
-    a, b = _pair()
-    box = _Outbox(a, asyncio.get_running_loop())
+async def test_frames_go_at_once_by_default(channel) -> None:
+    box, worker = channel(False)
     box.write(b"one")
-    assert _pending(b) == b"one"
-    box.close()
-    b.close()
+    assert _pending(worker) == b"one"
 
 
-async def test_a_turn_holds_frames_until_the_loop_turn_ends_then_sends_them_together() -> None:
-    a, b = _pair()
-    box = _Outbox(a, asyncio.get_running_loop(), turn=True)
+async def test_a_turn_holds_frames_until_the_loop_turn_ends_then_sends_them_together(
+        channel) -> None:
+    box, worker = channel(True)
     box.write(b"one")
     box.write(b"two")
-    assert _pending(b) == b""  # held: the worker could not run before the turn ends
+    assert _pending(worker) == b""  # held: the worker could not run before the turn ends
     await asyncio.sleep(0)
-    assert _pending(b) == b"onetwo"
+    assert _pending(worker) == b"onetwo"
     box.write(b"three")  # the next turn holds its own
-    assert _pending(b) == b""
+    assert _pending(worker) == b""
     await asyncio.sleep(0)
-    assert _pending(b) == b"three"
-    box.close()
-    b.close()
+    assert _pending(worker) == b"three"
 
 
-async def test_a_held_frame_for_a_closed_channel_is_dropped_quietly() -> None:
-    a, b = _pair()
-    box = _Outbox(a, asyncio.get_running_loop(), turn=True)
+async def test_a_held_frame_for_a_closed_channel_is_dropped_quietly(channel) -> None:
+    box, _ = channel(True)
     box.write(b"one")
     box.close()  # the worker went away before the turn ended
     await asyncio.sleep(0)
     assert not box.buf
-    b.close()
 
 
 @pytest.mark.parametrize(("cpus", "one"), [({0}, True), ({0, 1}, False), ({3}, True)])

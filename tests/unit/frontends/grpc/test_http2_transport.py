@@ -571,24 +571,27 @@ def test_message_parts_are_counted_in_bytes() -> None:
     assert grpc_message(b"head" + body) in data
 
 
+class _WriteCounter:
+    """A transport that counts the writes the connection makes."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+
+    def writelines(self, lines: list[bytes]) -> None:
+        self.writes += 1
+
+
 def test_the_last_open_call_is_written_when_it_ends_the_others_at_the_turns_end() -> None:
     """A call that ends with no other call open on its connection is written at once (its
     client waits for it, and no other answer can join the write); while others are open,
     answers are gathered into one write at the end of the loop's turn."""
 
-    class Sink:
-        def __init__(self) -> None:
-            self.writes = 0
-
-        def write(self, data: bytes) -> None:
-            self.writes += 1
-
-        def writelines(self, lines: list[bytes]) -> None:
-            self.writes += 1
-
     async def run() -> list[int]:
         conn = http2.Connection(lambda stream: None)
-        sink = Sink()
+        sink = _WriteCounter()
         conn.connection_made(sink)  # type: ignore[arg-type]
         conn.send_window = 1 << 20
         streams = [http2.Stream(conn, i, "/x", (), None, b"", 1 << 20) for i in (1, 3)]
@@ -613,22 +616,12 @@ def test_calls_answered_while_their_read_is_parsed_go_in_one_write() -> None:
     the same read are not open yet, so "no other call open" does not hold there."""
     from grpc import StatusCode
 
-    class Sink:
-        def __init__(self) -> None:
-            self.writes = 0
-
-        def write(self, data: bytes) -> None:
-            self.writes += 1
-
-        def writelines(self, lines: list[bytes]) -> None:
-            self.writes += 1
-
     def refuse(stream: http2.Stream) -> None:
         stream.finish(StatusCode.UNIMPLEMENTED, "no")
 
     async def run() -> int:
         conn = http2.Connection(refuse)
-        sink = Sink()
+        sink = _WriteCounter()
         conn.connection_made(sink)  # type: ignore[arg-type]
         settings = sink.writes
         enc = hpack.Encoder()

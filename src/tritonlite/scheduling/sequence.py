@@ -419,13 +419,14 @@ class _Direct:
             return
         first = next(iter(ready.values())).queue[0]
         key = s.shapes.key(first.inputs)
+        left = s.clock.now_ns()  # when it really leaves (``now`` may be a timer's due time)
         batch: list[ScheduledRequest] = []
         for idx in range(max(ready) + 1):
             seq = ready.get(idx)
             if seq is not None and (not s.shapes.active
                                     or s.shapes.key(seq.queue[0].inputs) == key):
                 job = s.start_job(seq, seq.queue.popleft())
-                job.queue_ns = max(0, now - job.enqueue_ns)
+                job.queue_ns = max(0, left - job.enqueue_ns)
                 batch.append(job)
             else:
                 batch.append(s.null_request(first))

@@ -116,6 +116,18 @@ def test_direct_minimum_slot_utilization_and_delay() -> None:
     assert ids(inst.running) == ["a2", "b"]
 
 
+def test_direct_queue_time_is_measured_when_the_batch_leaves() -> None:
+    """A delay timer's due time is not the time the batch leaves (a timer may run a little
+    early or late): the reported queue time is the real one."""
+    s, (inst,), clock = make(
+        "direct { max_queue_delay_microseconds: 100000 minimum_slot_utilization: 1.0 }")
+    s.enqueue(sj(1, "a", start=True))
+    clock.now = 99_000_000  # the timer runs 1 ms early
+    s.strategy._retry(inst, 100_000_001)  # due just past the delay
+    (a,) = [j for j in inst.running if not is_null(j)]
+    assert a.queue_ns == 99_000_000
+
+
 def test_direct_different_shapes_become_null_requests() -> None:
     spec = (BatchInput("INPUT", DataType.FP32, (-1,)),)
     s, (inst,), _ = make(inputs=spec)

@@ -217,7 +217,7 @@ class DynamicBatcher:
         queue, pool = self.queue, self.pool
         if self.max_batch_size == 1:  # a batch of one is full at once: no delay applies
             while queue and (inst := pool.take(self.depth)) is not None:
-                self._dispatch(inst, [e.job for e in queue.pop(1)], now)
+                self._dispatch(inst, [e.job for e in queue.pop(1)])
             return None
         while queue and (pool.idle or pool.least_loaded(self.depth)):
             entries = itertools.islice(queue.entries(), self.max_batch_size + 1)
@@ -229,11 +229,12 @@ class DynamicBatcher:
                 return decision.wait_until_ns
             inst = pool.take(self.depth)
             assert inst is not None
-            self._dispatch(inst, [e.job for e in queue.pop(decision.count)], now)
+            self._dispatch(inst, [e.job for e in queue.pop(decision.count)])
         return None
 
-    def _dispatch(self, inst: ModelInstance, jobs: list[ScheduledRequest], now: int) -> None:
-        now = self.clock.now_ns()  # the time it really leaves (``now`` may be a timer's due)
+    def _dispatch(self, inst: ModelInstance, jobs: list[ScheduledRequest]) -> None:
+        # The time it really leaves: the pass's ``now`` may be a timer's due time.
+        now = self.clock.now_ns()
         for job in jobs:
             job.queue_ns = max(0, now - job.enqueue_ns)
             self._running[id(job)] = inst

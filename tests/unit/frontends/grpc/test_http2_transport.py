@@ -538,24 +538,29 @@ def test_a_stream_reset_by_the_server_cancels_its_work(native: RunningFrontend) 
     assert native.fake.stream_cancelled == ["slow"]
 
 
+class _Transport:
+    """A transport that keeps what the connection writes, and counts its writes."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.data += bytes(data)
+        self.writes += 1
+
+    def writelines(self, lines: list[bytes]) -> None:
+        self.data += b"".join(bytes(line) for line in lines)
+        self.writes += 1
+
+
 def test_message_parts_are_counted_in_bytes() -> None:
     """A part may be a view of a typed array (4-byte items): the length prefix and the
     DATA frame count its bytes."""
 
-    class Sink:
-        def __init__(self) -> None:
-            self.data = b""
-
-        def write(self, data: bytes) -> None:
-            self.data += bytes(data)
-
-        def writelines(self, lines: list[bytes]) -> None:
-            for line in lines:
-                self.write(line)
-
     async def run() -> bytes:
         conn = http2.Connection(lambda stream: None)
-        sink = Sink()
+        sink = _Transport()
         conn.connection_made(sink)  # type: ignore[arg-type]
         conn.send_window = 1 << 20
         stream = http2.Stream(conn, 1, "/x", (), None, b"", 1 << 20)
@@ -571,19 +576,6 @@ def test_message_parts_are_counted_in_bytes() -> None:
     assert grpc_message(b"head" + body) in data
 
 
-class _WriteCounter:
-    """A transport that counts the writes the connection makes."""
-
-    def __init__(self) -> None:
-        self.writes = 0
-
-    def write(self, data: bytes) -> None:
-        self.writes += 1
-
-    def writelines(self, lines: list[bytes]) -> None:
-        self.writes += 1
-
-
 def test_the_last_open_call_is_written_when_it_ends_the_others_at_the_turns_end() -> None:
     """A call that ends with no other call open on its connection is written at once (its
     client waits for it, and no other answer can join the write); while others are open,
@@ -591,7 +583,7 @@ def test_the_last_open_call_is_written_when_it_ends_the_others_at_the_turns_end(
 
     async def run() -> list[int]:
         conn = http2.Connection(lambda stream: None)
-        sink = _WriteCounter()
+        sink = _Transport()
         conn.connection_made(sink)  # type: ignore[arg-type]
         conn.send_window = 1 << 20
         streams = [http2.Stream(conn, i, "/x", (), None, b"", 1 << 20) for i in (1, 3)]
@@ -621,7 +613,7 @@ def test_calls_answered_while_their_read_is_parsed_go_in_one_write() -> None:
 
     async def run() -> int:
         conn = http2.Connection(refuse)
-        sink = _WriteCounter()
+        sink = _Transport()
         conn.connection_made(sink)  # type: ignore[arg-type]
         settings = sink.writes
         enc = hpack.Encoder()

@@ -166,7 +166,9 @@ class HttpConnection(asyncio.Protocol):
             length = int(headers.get("content-length", "0"))
             if len(self.buffer) < start + length:
                 return None
-            body, used = bytes(self.buffer[start:start + length]), start + length
+            used = start + length
+            with memoryview(self.buffer) as view:  # one copy of the body, not two
+                body = bytes(view[start:used])
         del self.buffer[:used]
         self._head = None
         return HttpReply(status, headers, body)
@@ -237,6 +239,8 @@ def check_http_fp32_identity(reply: HttpReply, expected: bytes, size: int) -> st
     if out.get("name") != "OUTPUT0" or out.get("datatype") != "FP32" or out.get(
             "shape") != [size]:
         return f"bad output {out}"
-    if memoryview(reply.body)[int(hl):] != expected:
+    # bytes.endswith is one memcmp; comparing a memoryview goes item by item (3 ms per 4 MiB,
+    # which made the client, not the server, the limit of the 4 MiB workloads)
+    if len(reply.body) - int(hl) != len(expected) or not reply.body.endswith(expected):
         return "output differs from input"
     return None

@@ -4,13 +4,14 @@ The side-by-side benchmark (``bench/run.py``) is the proof, but its A/B ratios b
 server processes move by a few percent from one pair of processes to the next, which hides
 the one-microsecond steps that small-request speed is made of. This tool takes the client
 and the sockets out: one process runs tritonlite's core with the tiny identity model
-(``bench/models/identity_fp32``, a real worker process) and feeds a frontend connection
-(the native HTTP/1.1 one or the native gRPC one) with whole requests through a stand-in
-transport, ``concurrency`` connections each with one request in flight; a reply written
-to a connection sends its next request (from the loop, as a socket read would). It
-reports the main process's and the worker's CPU time per request, which usually repeat
-within about 1 µs from run to run (a busy machine shows as an outlier of a few µs: run
-it twice).
+(``bench/models/identity_fp32``, a real worker process; ``--model`` picks another of the
+benchmark's 16-float models, such as the batching ``identity_fp32_db``) and feeds a
+frontend connection (the native HTTP/1.1 one or the native gRPC one) with whole requests
+through a stand-in transport, ``concurrency`` connections each with one request in flight;
+a reply written to a connection sends its next request (from the loop, as a socket read
+would). It reports the main process's and the worker's CPU time per request, which usually
+repeat within about 1 µs from run to run (a busy machine shows as an outlier of a few µs:
+run it twice).
 
 What it leaves out: the kernel's TCP work (about 15 µs per small request here) and the
 client. Use it to compare two trees (``PYTHONPATH=other/src python -m bench.inproc``:
@@ -40,11 +41,15 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench import clients  # noqa: E402
 
+#: The models it can drive (16 FP32 in, the same out), with their request shapes.
+MODELS = {"identity_fp32": [16], "identity_fp32_db": [1, 16],
+          "busy_exec_1ms": [1, 16], "busy_exec_1ms_db": [1, 16]}
 MODEL = "identity_fp32"
 
 
-def _http_request() -> bytes:
-    head, raw = clients.http_fp32_request(MODEL, np.arange(16, dtype=np.float32))
+def _http_request(model: str) -> bytes:
+    data = np.arange(16, dtype=np.float32).reshape(MODELS[model])
+    head, raw = clients.http_fp32_request(model, data)
     return bytes(head) + bytes(raw)
 
 
@@ -62,13 +67,13 @@ _GRPC_HEADERS = [(":method", "POST"), (":scheme", "http"),
                  ("te", "trailers")]
 
 
-def _grpc_message() -> bytes:
+def _grpc_message(model: str) -> bytes:
     from tritonclient.grpc import service_pb2
 
-    request = service_pb2.ModelInferRequest(model_name=MODEL)
+    request = service_pb2.ModelInferRequest(model_name=model)
     tensor = request.inputs.add()
     tensor.name, tensor.datatype = "INPUT0", "FP32"
-    tensor.shape.extend([16])
+    tensor.shape.extend(MODELS[model])
     request.raw_input_contents.append(np.arange(16, dtype=np.float32).tobytes())
     request.outputs.add().name = "OUTPUT0"
     body = request.SerializeToString()
@@ -145,13 +150,13 @@ class _GrpcRequests:
     """One connection's calls: the preface first, then a new stream per call. The header
     block is the one a client sends when it repeats a call (table indexes only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str) -> None:
         import hpack
 
         self._encoder = hpack.Encoder()
         self._block = b""
         self._stream = 1
-        self._message = _grpc_message()
+        self._message = _grpc_message(model)
         self.preface = (_PREFACE + _frame(_SETTINGS, 0, 0, b"")
                         + _frame(_WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 30)))
 
@@ -164,8 +169,8 @@ class _GrpcRequests:
                 + _frame(_WINDOW_UPDATE, 0, 0, struct.pack(">I", 256)))
 
 
-async def _measure(protocol: str, concurrency: int, requests: int,
-                   rounds: int) -> list[tuple[float, float, float]]:
+async def _measure(protocol: str, concurrency: int, requests: int, rounds: int,
+                   model: str = MODEL) -> list[tuple[float, float, float]]:
     """(requests/s, main µs/request, worker µs/request) per round."""
     import psutil
 
@@ -178,11 +183,11 @@ async def _measure(protocol: str, concurrency: int, requests: int,
     from tritonlite.runner import Runner
 
     opts = ServerOptions(model_repository=[str(BENCH / "models")],
-                         model_control_mode="explicit", load_model=[MODEL])
+                         model_control_mode="explicit", load_model=[model])
     runner = Runner(opts)
     no_wakeup_preemption()  # as the server runs (``Runner.run``); the worker inherits it
     if not await runner.load_repository():
-        raise SystemExit(f"could not load {MODEL}")
+        raise SystemExit(f"could not load {model}")
     gc.freeze()
     gc.set_threshold(10_000, 50, 50)
     loop = asyncio.get_running_loop()
@@ -201,7 +206,7 @@ async def _measure(protocol: str, concurrency: int, requests: int,
         if protocol == "http":
             http_app = HttpFrontend(runner.server).app
             http_server = native.NativeHttpServer(http_app)
-            request = _http_request()
+            request = _http_request(model)
             for _ in range(concurrency):
                 t = _Transport(loop, lambda data: 1, lambda: request, on_reply)
                 t.protocol = native.HttpConnection(http_server)
@@ -211,7 +216,7 @@ async def _measure(protocol: str, concurrency: int, requests: int,
             frontend = GrpcFrontend(runner.server)
             grpc_server = NativeGrpcServer(frontend.server, frontend.servicer, frontend.health)
             for _ in range(concurrency):
-                calls = _GrpcRequests()
+                calls = _GrpcRequests(model)
                 t = _Transport(loop, _GrpcReplies(), calls, on_reply)
                 t.protocol = grpc_server._connection()
                 t.protocol.connection_made(t)
@@ -245,6 +250,7 @@ async def _measure(protocol: str, concurrency: int, requests: int,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protocol", choices=("http", "grpc", "both"), default="both")
+    parser.add_argument("--model", choices=sorted(MODELS), default=MODEL)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--requests", type=int, default=40_000, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -256,9 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     import uvloop
 
     for protocol in ("http", "grpc") if args.protocol == "both" else (args.protocol,):
-        rounds = uvloop.run(_measure(protocol, args.concurrency, args.requests, args.rounds))
+        rounds = uvloop.run(_measure(protocol, args.concurrency, args.requests, args.rounds,
+                                     args.model))
         rate, main_us, worker_us = (statistics.median(r[i] for r in rounds) for i in range(3))
-        print(f"{protocol} c={args.concurrency}: {rate:,.0f} req/s, server CPU per request "
+        named = "" if args.model == MODEL else f" {args.model}"
+        print(f"{protocol}{named} c={args.concurrency}: {rate:,.0f} req/s, server CPU per request "
               f"{main_us + worker_us:.1f} us (main {main_us:.1f}, worker {worker_us:.1f}); "
               f"median of {args.rounds} x {args.requests} requests", flush=True)
     return 0

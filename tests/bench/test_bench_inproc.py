@@ -32,3 +32,14 @@ def test_inproc_measures_both_protocols() -> None:
         rate = float(match.group(2).replace(",", ""))
         main_us, worker_us = float(match.group(4)), float(match.group(5))
         assert rate > 0 and main_us > 0 and worker_us > 0, line
+
+
+def test_inproc_drives_a_batching_model() -> None:
+    out = subprocess.run(
+        [sys.executable, "bench/inproc.py", "--protocol", "grpc", "--model", "identity_fp32_db",
+         "--concurrency", "4", "--requests", "2000", "--rounds", "1", "--core", "-1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert re.search(r"^grpc identity_fp32_db c=4: [\d,]+ req/s, server CPU per request ",
+                     out.stdout, re.M), out.stdout

@@ -85,10 +85,13 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class BatchDecision:
     """Send the first ``count`` candidates now; if ``count`` is 0, look again at
-    ``wait_until_ns`` (None: nothing to wait for)."""
+    ``wait_until_ns`` (None: nothing to wait for). A batch that waits holds the first
+    ``waiting`` candidates, whose batch sizes sum to ``waiting_size``."""
 
     count: int
     wait_until_ns: int | None = None
+    waiting: int = 0
+    waiting_size: int = 0
 
 
 def form_batch(candidates: Iterable[Candidate], *, now_ns: int, max_batch_size: int,
@@ -126,7 +129,7 @@ def form_batch(candidates: Iterable[Candidate], *, now_ns: int, max_batch_size: 
         return BatchDecision(best)
     if send_now or pending >= max_preferred or delay_exceeded or max_queue_delay_ns == 0:
         return BatchDecision(count)
-    return BatchDecision(0, oldest + max_queue_delay_ns)
+    return BatchDecision(0, oldest + max_queue_delay_ns, count, pending)
 
 
 def slots_ready(*, ready: int, max_batch_size: int, oldest_ns: int, now_ns: int,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import collections
 import itertools
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ from tritonlite.scheduling.base import (
     execute,
 )
 from tritonlite.scheduling.batching import BatchInput, Candidate, ShapeRule, form_batch
-from tritonlite.scheduling.queue import TIMEOUT_EXPIRED, PriorityQueue
+from tritonlite.scheduling.queue import TIMEOUT_EXPIRED, Entry, PriorityQueue
 
 
 @dataclass(eq=False)
@@ -55,6 +55,21 @@ class _Slot:
     sink: ResponseSink
     pending: collections.deque[InferenceResponse] = field(default_factory=collections.deque)
     done: bool = False
+
+
+@dataclass(slots=True)
+class _Hold:
+    """Why the last pass left the queue waiting, so that the next request can tell
+    whether it changes that (see ``DynamicBatcher._joins``).
+
+    ``busy``: no instance could take a batch. Otherwise the whole queue is one batch that
+    waits for its delay: the sum of its batch sizes, its shape key, its oldest arrival.
+    """
+
+    busy: bool
+    size: int = 0
+    key: Hashable = None
+    oldest_ns: int = 0
 
 
 class ResponseOrder:
@@ -119,6 +134,8 @@ class DynamicBatcher:
         self.max_batch_size = max(1, max_batch_size)
         self.depth = max(1, depth) if self.max_batch_size == 1 else 1
         self.preferred = tuple(int(s) for s in preferred_batch_size)
+        self._preferred_set = frozenset(self.preferred)
+        self._max_preferred = max(self.preferred, default=self.max_batch_size)
         self.delay_ns = int(max_queue_delay_microseconds) * 1000
         self.queue = queue if queue is not None else PriorityQueue()
         self.order = ResponseOrder() if preserve_ordering else None
@@ -127,6 +144,7 @@ class DynamicBatcher:
         self._running: dict[int, ModelInstance] = {}
         self._timer: TimerHandle | None = None
         self._timer_at: int | None = None
+        self._hold: _Hold | None = None
         self._busy = False
         self._again = False
         self._closed = False
@@ -158,8 +176,35 @@ class DynamicBatcher:
                 f"{request_prefix(job.request.id)}Server is stopping, "
                 "scheduler for model has stopped accepting new inference requests")
         clock = self.clock
-        self.queue.push(job, clock.arrival_ns(), self.shapes.key(job.inputs), clock.now_ns())
-        self._schedule()
+        entry = self.queue.push(job, clock.arrival_ns(), self.shapes.key(job.inputs),
+                                clock.now_ns())
+        if not self._joins(entry):
+            self._schedule()
+
+    def _joins(self, entry: Entry) -> bool:
+        """Whether a pass now would decide what the last one did, so it can be skipped:
+        every instance is still busy (a freed one runs a pass), or the new request only
+        grows the batch that waits for its delay without making it one that goes now (a
+        preferred or the largest size, another shape). A request with a timeout, or one
+        that arrived before the waiting batch's oldest, is looked at by a pass.
+
+        Why: a pass walks the whole queue (``form_batch``), so a batch of n cost n
+        passes over up to n requests. Measured: the tiny identity with batching at
+        concurrency 8 (``bench.inproc``) 7 µs less server CPU per request; side by side
+        (``bench/``, A/B), the ~1 ms model at concurrency 16 1.09x the requests per
+        second at 0.82x the CPU per request, the tiny identity 0.86-0.94x the CPU."""
+        hold = self._hold
+        if hold is None or self._busy or entry.deadline_ns:
+            return False
+        if hold.busy:
+            return True
+        size = hold.size + max(1, entry.job.batch_size)
+        if (entry.shape_key != hold.key or size >= self._max_preferred
+                or size in self._preferred_set or entry.arrival_ns < hold.oldest_ns
+                or len(self.queue.levels) != 1):
+            return False
+        hold.size = size
+        return True
 
     def cancel(self, job: ScheduledRequest) -> None:
         job.cancelled = True
@@ -202,6 +247,7 @@ class DynamicBatcher:
             self._busy = False
 
     def _pass(self, now: int) -> None:
+        self._hold = None
         for job in self.queue.expire(now):
             job.sink(error_response(job, ErrorKind.UNAVAILABLE, TIMEOUT_EXPIRED))
         wake = self._batches(now)
@@ -218,6 +264,8 @@ class DynamicBatcher:
         if self.max_batch_size == 1:  # a batch of one is full at once: no delay applies
             while queue and (inst := pool.take(self.depth)) is not None:
                 self._dispatch(inst, [e.job for e in queue.pop(1)])
+            if queue:
+                self._hold = _Hold(busy=True)
             return None
         while queue and (pool.idle or pool.least_loaded(self.depth)):
             entries = itertools.islice(queue.entries(), self.max_batch_size + 1)
@@ -226,10 +274,19 @@ class DynamicBatcher:
                 now_ns=now, max_batch_size=self.max_batch_size, preferred=self.preferred,
                 max_queue_delay_ns=self.delay_ns)
             if decision.count == 0:
-                return decision.wait_until_ns
+                wait = decision.wait_until_ns
+                levels = queue.levels
+                if (wait is not None and decision.waiting == len(queue) and len(levels) == 1
+                        and not next(iter(levels.values())).delayed):
+                    first = next(queue.entries())
+                    self._hold = _Hold(False, decision.waiting_size, first.shape_key,
+                                       wait - self.delay_ns)
+                return wait
             inst = pool.take(self.depth)
             assert inst is not None
             self._dispatch(inst, [e.job for e in queue.pop(decision.count)])
+        if queue:
+            self._hold = _Hold(busy=True)
         return None
 
     def _dispatch(self, inst: ModelInstance, jobs: list[ScheduledRequest]) -> None:

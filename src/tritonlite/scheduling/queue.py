@@ -109,10 +109,11 @@ class PriorityQueue:
         return self._size
 
     def push(self, job: ScheduledRequest, arrival_ns: int, shape_key: Hashable = None,
-             now_ns: int | None = None) -> None:
-        """Queue ``job`` or raise UNAVAILABLE when its level is full. ``arrival_ns`` is
-        when it arrived (its queue delay counts from then); its timeout counts from
-        ``now_ns`` (default: ``arrival_ns``), as Triton's counts from its enqueue."""
+             now_ns: int | None = None) -> Entry:
+        """Queue ``job`` (its entry is returned) or raise UNAVAILABLE when its level is
+        full. ``arrival_ns`` is when it arrived (its queue delay counts from then); its
+        timeout counts from ``now_ns`` (default: ``arrival_ns``), as Triton's counts from
+        its enqueue."""
         n = self.level_of(job.request.priority)
         level = self.levels.get(n)
         if level is None:
@@ -125,8 +126,10 @@ class PriorityQueue:
                 f"{request_prefix(job.request.id)}{QUEUE_FULL}")
         deadline = policy.deadline_ns(arrival_ns if now_ns is None else now_ns,
                                       job.request.timeout_us)
-        level.waiting.append(Entry(job, arrival_ns, deadline, shape_key))
+        entry = Entry(job, arrival_ns, deadline, shape_key)
+        level.waiting.append(entry)
         self._size += 1
+        return entry
 
     def expire(self, now_ns: int) -> list[ScheduledRequest]:
         """Apply the timeouts: return the rejected jobs (removed), move delayed ones."""

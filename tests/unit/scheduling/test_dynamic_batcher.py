@@ -93,6 +93,105 @@ def test_delay_counts_from_arrival_when_the_loop_read_late() -> None:
     assert ids(inst.running) == ["a", "b"]
 
 
+# A request that joins a batch waiting for its delay skips the batcher's pass unless it
+# could change the decision (``DynamicBatcher._joins``); these cover each way it could.
+WAITING = "max_queue_delay_microseconds: 100000"
+
+
+def test_requests_that_only_grow_a_waiting_batch_skip_the_pass(monkeypatch) -> None:
+    from tritonlite.scheduling import dynamic
+
+    calls = []
+    real = dynamic.form_batch
+    monkeypatch.setattr(dynamic, "form_batch", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    b, (inst,), clock = make(WAITING, mbs=8)
+    b.enqueue(rq("a"))
+    assert len(calls) == 1 and inst.running is None
+    for r in "bcdef":
+        b.enqueue(rq(r))
+    assert len(calls) == 1  # nothing to decide: the batch still waits for "a"'s delay
+    clock.advance(0.1)
+    assert ids(inst.running) == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_a_waiting_batch_goes_when_a_request_makes_a_preferred_size() -> None:
+    b, (inst,), _ = make("preferred_batch_size: [3, 6] " + WAITING, mbs=8)
+    b.enqueue(rq("a"))
+    b.enqueue(rq("b"))
+    assert inst.running is None
+    b.enqueue(rq("c"))  # 3: a preferred size below the largest
+    assert ids(inst.running) == ["a", "b", "c"]
+
+
+def test_a_waiting_batch_goes_when_a_request_would_overfill_it() -> None:
+    b, (inst,), _ = make(WAITING, mbs=4)
+    b.enqueue(rq("a", batch_size=2))
+    assert inst.running is None
+    b.enqueue(rq("b", batch_size=3))  # 5 > 4: "a" goes as it is, "b" waits its turn
+    assert ids(inst.running) == ["a"]
+
+
+def test_a_waiting_batch_goes_when_a_request_of_another_shape_arrives() -> None:
+    spec = (BatchInput("INPUT", DataType.FP32, (-1,)),)
+    b, (inst,), clock = make(WAITING, mbs=8, inputs=spec)
+    b.enqueue(rq("a", shape=(1, 2)))
+    b.enqueue(rq("b", shape=(1, 2)))
+    assert inst.running is None
+    b.enqueue(rq("c", shape=(1, 3)))  # Triton sends the pending batch as it is
+    assert ids(inst.running) == ["a", "b"]
+    inst.finish()
+    assert inst.running is None  # "c" waits for its own delay
+    clock.advance(0.1)
+    assert ids(inst.running) == ["c"]
+
+
+def test_a_request_that_arrived_before_a_waiting_batch_brings_it_forward() -> None:
+    b, (inst,), clock = make(WAITING, mbs=8)
+    b.enqueue(rq("a"))  # due at 100 ms
+    clock.advance(0.05)
+    clock.lag = 80_000_000  # "b" arrived at -30 ms, read late: the batch is due at 70 ms
+    b.enqueue(rq("b"))
+    clock.advance(0.019)
+    assert inst.running is None
+    clock.advance(0.002)
+    assert ids(inst.running) == ["a", "b"]
+
+
+def test_a_higher_priority_request_leads_a_waiting_batch() -> None:
+    b, (inst,), clock = make("priority_levels: 2 default_priority_level: 2 " + WAITING,
+                             mbs=8)
+    b.enqueue(rq("low"))
+    b.enqueue(rq("high", priority=1))
+    clock.advance(0.1)
+    assert ids(inst.running) == ["high", "low"]
+
+
+def test_a_request_with_a_timeout_is_timed_while_a_batch_waits() -> None:
+    got: list[InferenceResponse] = []
+    b, (inst,), clock = make(
+        "default_queue_policy { timeout_action: REJECT default_timeout_microseconds: 300000 "
+        "allow_timeout_override: true } max_queue_delay_microseconds: 500000", mbs=8)
+    b.enqueue(rq("a", got))
+    clock.advance(0.01)
+    b.enqueue(rq("short", got, timeout_us=50_000))  # expires long before the batch is due
+    clock.advance(0.049)
+    assert got == []
+    clock.advance(0.002)
+    assert [r.id for r in got] == ["short"]
+    assert inst.running is None
+
+
+def test_requests_queued_behind_busy_instances_batch_when_one_frees() -> None:
+    b, insts, _ = make(mbs=8, n_instances=2)
+    b.enqueue(rq("x"))
+    b.enqueue(rq("y"))
+    for r in "abc":
+        b.enqueue(rq(r))
+    assert [ids(i.running) for i in insts] == [["x"], ["y"]]
+    insts[1].finish()
+    assert ids(insts[1].running) == ["a", "b", "c"]
+
+
 def test_largest_reachable_preferred_size_goes_first() -> None:
     b, (inst,), clock = make("preferred_batch_size: [2, 4] max_queue_delay_microseconds: 100000",
                              mbs=8)

@@ -176,17 +176,20 @@ class DynamicBatcher:
                 f"{request_prefix(job.request.id)}Server is stopping, "
                 "scheduler for model has stopped accepting new inference requests")
         clock = self.clock
-        entry = self.queue.push(job, clock.arrival_ns(), self.shapes.key(job.inputs),
-                                clock.now_ns())
-        if not self._joins(entry):
+        now = clock.now_ns()
+        entry = self.queue.push(job, clock.arrival_ns(), self.shapes.key(job.inputs), now)
+        if not self._joins(entry, now):
             self._schedule()
 
-    def _joins(self, entry: Entry) -> bool:
+    def _joins(self, entry: Entry, now: int) -> bool:
         """Whether a pass now would decide what the last one did, so it can be skipped:
         every instance is still busy (a freed one runs a pass), or the new request only
         grows the batch that waits for its delay without making it one that goes now (a
-        preferred or the largest size, another shape). A request with a timeout, or one
-        that arrived before the waiting batch's oldest, is looked at by a pass.
+        preferred or the largest size, another shape). A pass looks at a request with a
+        timeout, one that arrived before the waiting batch's oldest, one in a queue with
+        several priority levels, and any request once the timer is due (a request read
+        before the timer's callback ran in the same loop turn: the batch's delay, or a
+        queued timeout, has run out, and the pass acts on it now).
 
         Why: a pass walks the whole queue (``form_batch``), so a batch of n cost n
         passes over up to n requests. Measured: the tiny identity with batching at
@@ -195,6 +198,8 @@ class DynamicBatcher:
         second at 0.82x the CPU per request, the tiny identity 0.86-0.94x the CPU."""
         hold = self._hold
         if hold is None or self._busy or entry.deadline_ns:
+            return False
+        if self._timer_at is not None and now >= self._timer_at:
             return False
         if hold.busy:
             return True

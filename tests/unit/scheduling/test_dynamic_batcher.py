@@ -158,12 +158,44 @@ def test_a_request_that_arrived_before_a_waiting_batch_brings_it_forward() -> No
 
 
 def test_a_higher_priority_request_leads_a_waiting_batch() -> None:
-    b, (inst,), clock = make("priority_levels: 2 default_priority_level: 2 " + WAITING,
-                             mbs=8)
-    b.enqueue(rq("low"))
-    b.enqueue(rq("high", priority=1))
+    b, (inst,), _ = make("preferred_batch_size: [2, 6] priority_levels: 2 "
+                         "default_priority_level: 2 " + WAITING, mbs=8)
+    b.enqueue(rq("low1"))
+    b.enqueue(rq("low2", batch_size=2))  # 3: not a preferred size, the batch waits
+    assert inst.running is None
+    b.enqueue(rq("high", priority=1))  # in front: high + low1 make 2, a preferred size
+    assert ids(inst.running) == ["high", "low1"]
+
+
+def test_a_request_read_before_the_due_timer_ran_sends_the_batch() -> None:
+    """On a loop, requests read in the same turn can come before the timer's callback:
+    the batch's delay has run out, and the first of them goes with it, as a pass at
+    that moment decides; the next one waits for its own delay."""
+    b, (inst,), clock = make(WAITING, mbs=8)
+    b.enqueue(rq("a"))  # due at 100 ms
+    clock.now += 150_000_000  # the timer is due but has not run
+    b.enqueue(rq("b"))
+    b.enqueue(rq("c"))
+    assert ids(inst.running) == ["a", "b"]
+    inst.finish()
+    clock.advance(0)
+    assert inst.running is None  # "c" waits for its own delay
     clock.advance(0.1)
-    assert ids(inst.running) == ["high", "low"]
+    assert ids(inst.running) == ["c"]
+
+
+def test_a_request_read_before_a_due_timeout_ran_is_not_counted_in_the_batch() -> None:
+    got: list[InferenceResponse] = []
+    b, (inst,), clock = make(
+        "preferred_batch_size: [2, 6] default_queue_policy { timeout_action: REJECT "
+        "default_timeout_microseconds: 500000 allow_timeout_override: true } "
+        "max_queue_delay_microseconds: 1000000", mbs=8)
+    b.enqueue(rq("short", got, timeout_us=50_000))
+    b.enqueue(rq("x", got, batch_size=2))  # 3: waits for the delay
+    clock.now += 60_000_000  # "short" expired; its timer has not run
+    b.enqueue(rq("y", got, batch_size=4))  # x + y make 6 once "short" is gone
+    assert [r.id for r in got] == ["short"]
+    assert ids(inst.running) == ["x", "y"]
 
 
 def test_a_request_with_a_timeout_is_timed_while_a_batch_waits() -> None:
@@ -181,14 +213,20 @@ def test_a_request_with_a_timeout_is_timed_while_a_batch_waits() -> None:
     assert inst.running is None
 
 
-def test_requests_queued_behind_busy_instances_batch_when_one_frees() -> None:
+def test_requests_queued_behind_busy_instances_skip_the_pass(monkeypatch) -> None:
     b, insts, _ = make(mbs=8, n_instances=2)
     b.enqueue(rq("x"))
     b.enqueue(rq("y"))
-    for r in "abc":
+    passes = []
+    real = b._pass
+    monkeypatch.setattr(b, "_pass", lambda now: passes.append(now) or real(now))
+    b.enqueue(rq("a"))  # the first one queued behind them looks
+    for r in "bc":
         b.enqueue(rq(r))
+    assert len(passes) == 1
     assert [ids(i.running) for i in insts] == [["x"], ["y"]]
-    insts[1].finish()
+    insts[1].finish()  # a freed instance runs a pass
+    assert len(passes) == 2
     assert ids(insts[1].running) == ["a", "b", "c"]
 
 

@@ -158,6 +158,9 @@ class ScheduledRequest:
     enqueue_ns: int
     batch_size: int = 1
     queue_ns: int = 0
+    # When it arrived, for a scheduler that counts a delay from arrival and measured it
+    # (the loop's wait for a CPU taken off, ``scheduling.wake_lag``); 0: ``enqueue_ns``.
+    arrival_ns: int = 0
     compute_ns: tuple[int, int, int] = (0, 0, 0)  # its execute's input/infer/output ns
     cancelled: bool = False
     # Set by a scheduler that can take the request back when the model asks for it to be

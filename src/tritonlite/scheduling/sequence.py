@@ -209,6 +209,7 @@ class SequenceScheduler:
         job.inputs.extend(self.controls.tensors(
             start=info.start, end=info.end, ready=True, correlation_id=cid))
         job.inputs.extend(self.states)
+        self.strategy.arrived(job)
         seq.queue.append(job)
         if seq.instance is None and req.timeout_us:
             self._backlog_deadline(seq, self.clock.now_ns() + req.timeout_us * 1000)
@@ -389,6 +390,14 @@ class _Direct:
         self.pool = InstancePool(sched.instances, self._on_idle)
         self.timers: dict[int, TimerHandle] = {}
 
+    def arrived(self, job: ScheduledRequest) -> None:
+        """``max_queue_delay_microseconds`` counts from arrival, as the dynamic
+        batcher's does: a request the loop read late (a worker held the core) has waited
+        that long already. Read only when a batch may wait (a delay and a minimum slot
+        utilization both set; ``slots_ready``)."""
+        if self.delay_ns and self.min_util:
+            job.arrival_ns = self.s.clock.arrival_ns()
+
     def kick(self, seq: _Sequence) -> None:
         inst = seq.instance
         if inst is not None and inst in self.pool.idle:
@@ -408,7 +417,8 @@ class _Direct:
             self.pool.give_back(inst)
             return
         now = max(at_ns, s.clock.now_ns())
-        oldest = min(seq.queue[0].enqueue_ns for seq in ready.values())
+        oldest = min(seq.queue[0].arrival_ns or seq.queue[0].enqueue_ns
+                     for seq in ready.values())
         wait = slots_ready(ready=len(ready), max_batch_size=self.capacity, oldest_ns=oldest,
                            now_ns=now, max_queue_delay_ns=self.delay_ns,
                            minimum_slot_utilization=self.min_util)
@@ -463,6 +473,9 @@ class _Oldest:
                 preserve_ordering=bool(o.preserve_ordering), inputs=inputs,
                 clock=sched.clock, depth=sched.depth)
             for inst in sched.instances}
+
+    def arrived(self, job: ScheduledRequest) -> None:
+        """Nothing: its dynamic batcher takes the arrival when the request reaches it."""
 
     def kick(self, seq: _Sequence) -> None:
         if seq.instance is None or seq.running or not seq.queue:

@@ -1,15 +1,16 @@
 """How long the event loop's thread waited for a CPU before its current run: how long
 before the loop read it the first thing it reads in that run had arrived.
 
-Why: the dynamic batcher's ``max_queue_delay_microseconds`` counts from a request's
-arrival. The server reads a request when its loop thread runs, and on a core shared with
-a model worker that is not at once: under ``SCHED_BATCH`` (``cpu_policy``) a woken loop
-waits until the worker blocks, so a request that arrives while a batch executes is read
-only when the batch is done. Counting its delay from then waited up to the whole delay
-again, with the core idle, where Triton's frontend threads (which preempt the model)
-count from arrival. Measured with a ~1 ms model at concurrency 16 (``bench/``, A/B):
-1.11x the requests per second with the lag counted (1.05x at concurrency 8; the tiny
-identity with batching within 2%).
+Why: the dynamic batcher's ``max_queue_delay_microseconds`` (and the direct sequence
+strategy's) counts from a request's arrival. The server reads a request when its loop
+thread runs, and on a core shared with a model worker that is not at once: under
+``SCHED_BATCH`` (``cpu_policy``) a woken loop waits until the worker blocks, so a
+request that arrives while a batch executes is read only when the batch is done.
+Counting its delay from then waited up to the whole delay again, with the core idle,
+where Triton's frontend threads (which preempt the model) count from arrival. Measured
+with a ~1 ms model at concurrency 16 (``bench/``, A/B): 1.11x the requests per second
+with the lag counted (1.05x at concurrency 8; the tiny identity with batching within
+2%).
 
 Linux counts each thread's run delay (the time it was runnable but not running,
 ``CONFIG_SCHED_INFO``) and how often it was scheduled in, in

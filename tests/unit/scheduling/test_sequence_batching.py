@@ -116,6 +116,19 @@ def test_direct_minimum_slot_utilization_and_delay() -> None:
     assert ids(inst.running) == ["a2", "b"]
 
 
+def test_direct_delay_counts_from_arrival_when_the_loop_read_late() -> None:
+    """As the dynamic batcher's: a request read after the loop waited for a CPU has
+    waited that long already (``wake_lag``)."""
+    s, (inst,), clock = make(
+        "direct { max_queue_delay_microseconds: 100000 minimum_slot_utilization: 1.0 }")
+    clock.lag = 60_000_000  # read 60 ms after it arrived
+    s.enqueue(sj(1, "a", start=True))
+    clock.advance(0.039)
+    assert inst.running is None
+    clock.advance(0.002)  # 100 ms after its arrival
+    assert [j.request.id for j in inst.running if not is_null(j)] == ["a"]
+
+
 def test_direct_queue_time_is_measured_when_the_batch_leaves() -> None:
     """A delay timer's due time is not the time the batch leaves (a timer may run a little
     early or late): the reported queue time is the real one."""
